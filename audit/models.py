@@ -1,0 +1,82 @@
+"""The access log: one row for every read, write, denial and sign-in event.
+
+Rows are append-only: database triggers (see `audit.db`) refuse UPDATE and DELETE
+(and TRUNCATE on PostgreSQL). Actors are kept as an id plus a label snapshot rather
+than a foreign key, so a row outlives the account it names and nothing ever has to
+rewrite it.
+"""
+
+from django.db import models
+from django.utils import timezone
+
+
+class AuditAction(models.IntegerChoices):
+    """What happened. Numbered in ranges; never renumber an existing member."""
+
+    # 100–199: signing in and out
+    LOGIN = 100, "Signed in"
+    LOGOUT = 101, "Signed out"
+    LOGIN_FAILED = 102, "Sign-in failed"
+
+    # 200–299: reads of case data
+    CASELOAD_VIEWED = 200, "Caseload viewed"
+    CASE_VIEWED = 201, "Case viewed"
+    NOTE_VIEWED = 202, "Note viewed"
+    TEAM_VIEWED = 203, "Team viewed"
+    NOTE_FORM_VIEWED = 204, "Note form opened"
+    LIVE_JOINED = 205, "Live case room joined"
+
+    # 300–399: writes to notes
+    NOTE_CREATED = 300, "Note created"
+    NOTE_UPDATED = 301, "Draft note updated"
+    NOTE_FINALISED = 302, "Note finalised"
+    ADDENDUM_ADDED = 303, "Addendum added"
+    NOTE_WRITE_REFUSED = 304, "Note change refused"
+
+    # 400–499: writes to cases and people
+    CASE_CREATED = 400, "Case created"
+    CASE_ALLOCATED = 401, "Case allocated"
+    CASE_CLOSED = 402, "Case closed"
+    PERSON_ADDED = 403, "Person added to case"
+
+    # 500–599: organisation, membership and access
+    AGENCY_SAVED = 500, "Agency saved"
+    TEAM_SAVED = 501, "Team saved"
+    MEMBERSHIP_SAVED = 502, "Membership saved"
+    MEMBERSHIP_ENDED = 503, "Membership ended"
+    USER_CREATED = 504, "Account created"
+    USER_SAVED = 505, "Account changed"
+    PERMISSION_GRANTED = 510, "Permission granted"
+    PERMISSION_REVOKED = 511, "Permission revoked"
+
+    # 600–699: refusals of access
+    ACCESS_DENIED = 600, "Access denied"
+
+
+class Outcome(models.TextChoices):
+    ALLOWED = "allowed", "Allowed"
+    DENIED = "denied", "Denied"
+
+
+class AuditEvent(models.Model):
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
+    actor_label = models.CharField(max_length=150, blank=True)
+    agency_label = models.CharField(max_length=120, blank=True)
+    role_label = models.CharField(max_length=80, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    action = models.PositiveSmallIntegerField(choices=AuditAction.choices)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.ALLOWED)
+    object_type = models.CharField(max_length=40, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    case_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["action", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.get_action_display()}"

@@ -1,0 +1,807 @@
+"""Live fan-out: how long a saved note takes to reach every viewer of a case room.
+
+    .venv/bin/python bench/live_fanout.py            # 10, 50 and 200 viewers
+    .venv/bin/python bench/live_fanout.py --help     # sizes, counts, addresses
+
+For each room size N it opens N WebSockets to one Daphne process (the case room of
+the demo family FS-24-0117, on the Redis channel layer), saves a finalised standard
+note in this process with `casenotes.actions.do_create_note` (the real write path:
+transaction, history, audit, case event, then on commit the notice through Redis) and
+times each viewer's receipt from just before the save call. Beside it, in the same
+run and under the same open connections, two floors:
+
+- echo: a bare Channels `group_send` to a group of N listeners on the same Redis
+  layer, timed until each listener has it (no database, no WebSocket);
+- insert: a single-row INSERT, committed, on the same database.
+
+The target is p99_note / (p99_echo + p99_insert) <= 2 at 50 viewers, with no lost
+delivery at any size and, once every viewer has closed, no presence row or room-group
+membership left behind. The script exits 0 when all that holds, 1 when it does not, 2
+when it could not run. It also prints where a note's time goes (transaction, on-commit
+publish, transit to the last viewer), the SQL statements per save, and any errors in
+the server's log (var/bench-daphne.log).
+
+Setup, all on loopback and all removed afterwards: a scratch PostgreSQL database
+`bench_live` (SQLite in var/ when PostgreSQL does not answer, or with --sqlite),
+migrated and seeded with the demo data by `manage.py` subprocesses; one Daphne
+process; sessions for the demo team's eight members (viewers share them: each
+connection is a viewer). The channel layer is Redis database 9 by default (not 0, so
+the benchmark's notices never reach a test run's sockets; its case-room groups there
+are cleared before and after), with the settings' capacity (1500), unchanged. Options
+of the Redis client go in the URL's query, e.g. `?max_connections=1000`. This process
+pauses its own garbage collector while a phase is timed. Every wait is bounded and the
+whole run has a deadline.
+
+See docs/performance.md for what it measured.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import gc
+import json
+import math
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+DB_NAME = "bench_live"
+SQLITE_PATH = ROOT / "var" / "bench_live.sqlite3"
+CASE_REFERENCE = "FS-24-0117"
+WRITER = "social.worker"
+#: The demo Family Safeguarding team: everyone who may open the case room.
+VIEWER_ACCOUNTS = ["social.worker", "team.manager", "mental.health", "da.victim",
+                   "da.perpetrator", "probation", "recovery", "family.support"]
+TARGET_RATIO, TARGET_VIEWERS = 2.0, 50
+#: Bounds on every wait (seconds).
+DELIVERY_WAIT = 5.0
+ECHO_WAIT = 5.0
+CONNECT_WAIT = 20.0
+QUIET_SECONDS, QUIET_WAIT = 1.0, 30.0
+SUBPROCESS_WAIT = 300
+STAMP = re.compile(r"\[bench:(\w+):(\d+):(\d+)\]")
+
+
+class Deadline:
+    def __init__(self, seconds: float):
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def check(self, what: str) -> None:
+        if self.left() <= 0:
+            raise SystemExit(f"bench: out of time ({what}); raise --budget or lower the sizes")
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); nan for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+@contextlib.contextmanager
+def client_gc_paused():
+    """No garbage collection in this (client) process while a phase is timed: a full
+    collection here stalls every receipt by tens of milliseconds, which is the bench's
+    noise, not the server's latency. Bounded: each phase is a few seconds."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def require_loopback(url: str, what: str) -> None:
+    host = urlsplit(url).hostname
+    if host not in LOOPBACK:
+        raise SystemExit(f"bench: {what} must be on loopback (127.0.0.1), not {host!r}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- the scratch database -------------------------------------------------------------
+
+class ScratchDatabase:
+    """bench_live on PostgreSQL, or a SQLite file in var/; created fresh, dropped after."""
+
+    def __init__(self, admin_url: str, force_sqlite: bool):
+        self.admin_url, self.kind = admin_url, "sqlite"
+        if not force_sqlite:
+            require_loopback(admin_url, "PostgreSQL")
+            try:
+                import psycopg
+
+                with psycopg.connect(admin_url, connect_timeout=3, autocommit=True) as conn:
+                    self.server_version = conn.execute("SHOW server_version").fetchone()[0]
+                self.kind = "postgresql"
+            except Exception as error:
+                log(f"PostgreSQL at {admin_url} does not answer ({error.__class__.__name__}); using SQLite")
+
+    @property
+    def url(self) -> str:
+        if self.kind == "postgresql":
+            parts = urlsplit(self.admin_url)
+            return parts._replace(path=f"/{DB_NAME}").geturl()
+        return f"sqlite:///{SQLITE_PATH}"
+
+    def describe(self) -> str:
+        if self.kind == "postgresql":
+            return f"PostgreSQL {self.server_version}, scratch database {DB_NAME} on 127.0.0.1"
+        return f"SQLite (WAL) {SQLITE_PATH.relative_to(ROOT)} (PostgreSQL not used)"
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, connect_timeout=3, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def create(self) -> None:
+        if self.kind == "postgresql":
+            self._admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+            self._admin(f"CREATE DATABASE {DB_NAME}")
+        else:
+            self._remove_sqlite()
+
+    def drop(self) -> None:
+        if self.kind == "postgresql":
+            self._admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        else:
+            self._remove_sqlite()
+
+    @staticmethod
+    def _remove_sqlite() -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
+
+
+def manage(env: dict, *args: str) -> None:
+    result = subprocess.run(  # bounded: a hung migration fails the run
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=SUBPROCESS_WAIT,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"bench: manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}"
+                         f"{result.stderr[-3000:]}")
+
+
+# --- the channel layer's groups --------------------------------------------------------
+
+GROUP_PATTERNS = ("asgi:group:case.*", "asgi:group:user.*", "asgi:group:bench.echo.*")
+
+
+def redis_db(url: str) -> int:
+    path = urlsplit(url).path.strip("/")
+    return int(path) if path.isdigit() else 0
+
+
+def clear_room_groups(url: str) -> int:
+    """Remove the case-room groups from the benchmark's Redis database (its own: the
+    scratch database's ids are the same every run, so a membership left behind by an
+    earlier run would receive this run's notices). Returns how many members there were.
+    Database 0 is never touched: it may be a development server's."""
+    import redis
+
+    if redis_db(url) == 0:
+        return 0
+    client = redis.Redis.from_url(url, socket_timeout=3)
+    members = 0
+    for pattern in GROUP_PATTERNS:
+        for key in client.scan_iter(match=pattern, count=500):
+            members += client.zcard(key)
+            client.delete(key)
+    return members
+
+
+def room_group_members(url: str, case_id: int) -> int:
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=3).zcard(f"asgi:group:case.{case_id}")
+
+
+# --- the server -------------------------------------------------------------------------
+
+class Daphne:
+    def __init__(self, env: dict, log_path: Path):
+        self.port = free_port()
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+             "workspace.asgi:application"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            if self.process.poll() is not None:
+                raise SystemExit(f"bench: daphne exited: {log_path.read_text()[-2000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("bench: daphne did not start within 30 s") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.log.close()
+
+    def problems(self) -> list[str]:
+        """What went wrong in the server, by the log: each kind of line with its count."""
+        from collections import Counter
+
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        found = Counter(line.strip() for line in text.splitlines()
+                        if re.search(r"over capacity|ERROR|Exception|Error:", line))
+        return [f"{count} x {line[:160]}" for line, count in found.most_common(10)]
+
+
+# --- the viewers ------------------------------------------------------------------------
+
+class Viewers:
+    """N WebSocket connections to the case room, each with a reader task recording when
+    each stamped note event arrived."""
+
+    def __init__(self, port: int, case_id: int, run_id: str):
+        self.port, self.case_id, self.run_id = port, case_id, run_id
+        self.sockets: list = []
+        self.readers: list[asyncio.Task] = []
+        self.receipts: dict[tuple[int, int], dict[int, float]] = {}
+        self.complete: dict[tuple[int, int], asyncio.Event] = {}
+        self.expected: dict[tuple[int, int], int] = {}
+        self.wrong_level = 0
+        self.duplicates = 0
+        self.last_frame = time.monotonic()
+        self.frames = 0
+
+    def expect(self, key: tuple[int, int], count: int) -> asyncio.Event:
+        self.expected[key] = count
+        self.receipts.setdefault(key, {})
+        event = self.complete[key] = asyncio.Event()
+        if len(self.receipts[key]) >= count:
+            event.set()
+        return event
+
+    async def _read(self, index: int, ws) -> None:
+        import websockets
+
+        try:
+            async for raw in ws:
+                now = time.perf_counter()
+                self.frames += 1
+                self.last_frame = time.monotonic()
+                frame = json.loads(raw)
+                if frame.get("type") != "event" or frame.get("kind") != "note.created":
+                    continue
+                match = STAMP.search(frame.get("html", ""))
+                if not match or match[1] != self.run_id:
+                    continue
+                key = (int(match[2]), int(match[3]))
+                if frame.get("level") != "full":
+                    self.wrong_level += 1
+                got = self.receipts.setdefault(key, {})
+                if index in got:
+                    self.duplicates += 1
+                    continue
+                got[index] = now
+                if key in self.complete and len(got) >= self.expected[key]:
+                    self.complete[key].set()
+        except websockets.ConnectionClosed:
+            pass
+
+    async def _open_one(self, index: int, cookie: str, after: int) -> None:
+        import websockets
+
+        ws = await websockets.connect(
+            f"ws://127.0.0.1:{self.port}/ws/cases/{self.case_id}/",
+            origin=websockets.Origin(f"http://127.0.0.1:{self.port}"),
+            additional_headers={"Cookie": f"sessionid={cookie}"},
+            open_timeout=CONNECT_WAIT, close_timeout=2, max_size=2**22,
+        )
+        await ws.send(json.dumps({"type": "resume", "after": after}))
+        for _ in range(10_000):
+            frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=CONNECT_WAIT))
+            if frame.get("type") == "synced":
+                break
+            if frame.get("type") == "error":
+                raise SystemExit(f"bench: viewer {index} refused: {frame}")
+        else:
+            raise SystemExit(f"bench: viewer {index} never synced")
+        self.sockets.append(ws)
+        self.readers.append(asyncio.ensure_future(self._read(index, ws)))
+
+    async def grow_to(self, count: int, cookies: list[str], after: int) -> None:
+        """Open connections until there are `count`, at most 16 handshakes at a time."""
+        limit = asyncio.Semaphore(16)
+
+        async def one(index):
+            async with limit:
+                await self._open_one(index, cookies[index % len(cookies)], after)
+
+        start = len(self.sockets)
+        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(start, count))),
+                               timeout=CONNECT_WAIT + count * 0.5)
+
+    async def quiet(self) -> None:
+        """Wait (bounded) until the presence broadcasts of the new joins have drained."""
+        deadline = time.monotonic() + QUIET_WAIT
+        while time.monotonic() < deadline:
+            if time.monotonic() - self.last_frame >= QUIET_SECONDS:
+                return
+            await asyncio.sleep(0.1)
+        log(f"warning: frames still arriving after {QUIET_WAIT:.0f} s; measuring anyway")
+
+    async def close(self) -> None:
+        """Close every connection at once (as a browser fleet does when a network drops),
+        bounded to 30 seconds in all."""
+        closing = asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
+        try:
+            await asyncio.wait_for(closing, timeout=30)
+        except TimeoutError:
+            log("warning: some connections did not close within 30 s")
+        for task in self.readers:
+            task.cancel()
+        await asyncio.gather(*self.readers, return_exceptions=True)
+
+
+# --- the measurements -------------------------------------------------------------------
+
+async def measure_echo(layer, viewers: int, rounds: int, run_id: str, payload: str) -> dict:
+    """A bare group_send to `viewers` listeners on the channel layer, timed to each
+    listener's receipt."""
+    group = f"bench.echo.{run_id}.{viewers}"
+    channels = [await layer.new_channel() for _ in range(viewers)]
+    for name in channels:
+        await layer.group_add(group, name)
+    got: dict[int, dict[int, float]] = {}
+    done: dict[int, asyncio.Event] = {}
+
+    async def listen(index: int, name: str):
+        while True:
+            message = await layer.receive(name)
+            now = time.perf_counter()
+            seen = got.setdefault(message["round"], {})
+            seen[index] = now
+            if len(seen) >= viewers and message["round"] in done:
+                done[message["round"]].set()
+
+    listeners = [asyncio.ensure_future(listen(i, name)) for i, name in enumerate(channels)]
+    latencies, lost = [], 0
+    try:
+        for round_ in range(rounds):
+            done[round_] = asyncio.Event()
+            start = time.perf_counter()
+            await layer.group_send(group, {"type": "bench.echo", "round": round_, "html": payload})
+            try:
+                await asyncio.wait_for(done[round_].wait(), timeout=ECHO_WAIT)
+            except TimeoutError:
+                pass
+            seen = got.get(round_, {})
+            lost += viewers - len(seen)
+            latencies += [(t - start) * 1000 for t in seen.values()]
+            await asyncio.sleep(0.02)
+    finally:
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*listeners, return_exceptions=True)
+        for name in channels:
+            await layer.group_discard(group, name)
+    return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "lost": lost}
+
+
+def insert_samples(count: int) -> list[float]:
+    """Single-row INSERTs, each committed on its own (autocommit), in milliseconds."""
+    from django.db import connection
+
+    samples = []
+    for i in range(count):
+        start = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO bench_insert (body) VALUES (%s)", [f"row {i}"])
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def create_insert_table() -> None:
+    from django.db import connection
+
+    key = "id integer PRIMARY KEY AUTOINCREMENT" if connection.vendor == "sqlite" \
+        else "id bigserial PRIMARY KEY"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE bench_insert ({key}, body text NOT NULL)")
+
+
+class Writer:
+    """Saves finalised standard notes as the case holder, in the bench's database
+    thread; records when each save started, when its on-commit publish began and ended,
+    and when the save call returned."""
+
+    def __init__(self):
+        from django.contrib.auth import get_user_model
+
+        from casenotes import events
+        from casenotes.models import Case
+
+        self.user = get_user_model().objects.get(username=WRITER)
+        self.case = Case.objects.get(reference=CASE_REFERENCE)
+        self.publish_times: list[tuple[float, float]] = []
+        original = events.publish
+
+        def timed_publish(event_id):
+            began = time.perf_counter()
+            try:
+                original(event_id)
+            finally:
+                self.publish_times.append((began, time.perf_counter()))
+
+        events.publish = timed_publish  # this process only: to split the latency
+
+    def save(self, body: str) -> dict:
+        """One finalised standard note; the statements it ran (save and on-commit
+        publish, counted in this process: the server's deliveries run none)."""
+        from django.db import connection
+        from django.utils import timezone
+
+        from casenotes.actions import do_create_note
+        from casenotes.models import CaseNote
+
+        occurred = timezone.now() - datetime.timedelta(minutes=1)
+        queries = []
+
+        def count(execute, sql, params, many, context):
+            queries.append(sql)
+            return execute(sql, params, many, context)
+
+        self.publish_times.clear()
+        with connection.execute_wrapper(count):
+            start = time.perf_counter()
+            do_create_note(acting_user=self.user, case=self.case, note_type=CaseNote.NoteType.PHONE_CALL,
+                           occurred_at=occurred, body=body, sensitivity=CaseNote.Sensitivity.STANDARD,
+                           finalise=True)
+            returned = time.perf_counter()
+        began, ended = self.publish_times[0] if self.publish_times else (returned, returned)
+        return {"start": start, "publish_began": began, "publish_ended": ended, "returned": returned,
+                "queries": len(queries)}
+
+
+async def measure_notes(viewers: Viewers, db, writer: Writer, size: int, notes: int,
+                        verbose: bool) -> dict:
+    latencies, commit_ms, publish_ms, transit_ms, queries = [], [], [], [], set()
+    keys = []
+    for i in range(notes):
+        key = (size, i)
+        keys.append(key)
+        arrived = viewers.expect(key, size)
+        body = f"Benchmark note {i} for {size} viewers. [bench:{viewers.run_id}:{size}:{i}]"
+        times = await db(writer.save, body)
+        try:
+            await asyncio.wait_for(arrived.wait(), timeout=DELIVERY_WAIT)
+        except TimeoutError:
+            pass
+        got = viewers.receipts[key]
+        latencies += [(t - times["start"]) * 1000 for t in got.values()]
+        queries.add(times["queries"])
+        commit_ms.append((times["publish_began"] - times["start"]) * 1000)
+        publish_ms.append((times["publish_ended"] - times["publish_began"]) * 1000)
+        if got:
+            transit_ms.append((max(got.values()) - times["publish_ended"]) * 1000)
+        if verbose:
+            arrivals = sorted((t - times["start"]) * 1000 for t in got.values())
+            log(f"  note {i:>3}: commit {commit_ms[-1]:5.1f} publish {publish_ms[-1]:5.1f} "
+                f"first {arrivals[0] if arrivals else math.nan:6.1f} "
+                f"last {arrivals[-1] if arrivals else math.nan:6.1f} ms ({len(got)}/{size})")
+        await asyncio.sleep(0.05)
+    # Late arrivals still count as delivered (and in the latencies) if they come within
+    # a last bounded wait; whatever has not come by then is lost.
+    missing = [k for k in keys if len(viewers.receipts[k]) < size]
+    if missing:
+        await asyncio.wait([asyncio.ensure_future(viewers.complete[k].wait()) for k in missing],
+                           timeout=DELIVERY_WAIT)
+    delivered = sum(len(viewers.receipts[k]) for k in keys)
+    return {
+        "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
+        "delivered": delivered, "lost": notes * size - delivered,
+        "commit_p50": percentile(commit_ms, 50), "publish_p50": percentile(publish_ms, 50),
+        "transit_p50": percentile(transit_ms, 50), "transit_p99": percentile(transit_ms, 99),
+        "queries": "/".join(str(q) for q in sorted(queries)),
+    }
+
+
+# --- the run ----------------------------------------------------------------------------
+
+async def run_sizes(args, port: int, db, deadline: Deadline, run_id: str) -> list[dict]:
+    from channels.layers import get_channel_layer
+
+    def prepare():
+        from django.test import Client
+
+        from casenotes import events
+        from casenotes.management.commands.seed_demo import DEMO_PASSWORD
+        from casenotes.models import Case
+
+        create_insert_table()
+        cookies = []
+        for username in VIEWER_ACCOUNTS:
+            client = Client()
+            if not client.login(username=username, password=DEMO_PASSWORD):
+                raise SystemExit(f"bench: could not sign in as {username}")
+            cookies.append(client.cookies["sessionid"].value)
+        case = Case.objects.get(reference=CASE_REFERENCE)
+        # The echo carries a payload the size of a real note event's HTML.
+        sample = events.with_entry_data(case.notes.filter(state="final")).first()
+        size = len(events.render_entry(sample, full=True)) if sample else 1200
+        return cookies, case.pk, events.last_seq, Writer(), "x" * size
+
+    cookies, case_id, last_seq, writer, payload = await db(prepare)
+    if redis_db(args.redis_url) != 0:
+        stale = clear_room_groups(args.redis_url)
+        if stale:
+            log(f"removed {stale} room-group memberships left in {args.redis_url} by an earlier run")
+    layer = get_channel_layer()
+    viewers = Viewers(port, case_id, run_id)
+    rows = []
+    try:
+        for size in args.viewers:
+            deadline.check(f"before {size} viewers")
+            log(f"{size} viewers: connecting")
+            await viewers.grow_to(size, cookies, await db(last_seq, case_id))
+            await viewers.quiet()
+            log(f"{size} viewers: echo baseline")
+            with client_gc_paused():
+                echo = await measure_echo(layer, size, args.echo_rounds, run_id, payload)
+            log(f"{size} viewers: insert baseline")
+            with client_gc_paused():
+                inserts = await db(insert_samples, args.inserts)
+            log(f"{size} viewers: {args.notes} notes")
+            with client_gc_paused():
+                note = await measure_notes(viewers, db, writer, size, args.notes, args.verbose)
+            rows.append({"viewers": size, "note": note, "echo": echo,
+                         "insert": {"p50": percentile(inserts, 50), "p99": percentile(inserts, 99)}})
+            log(f"{size} viewers: note p50 {note['p50']:.1f} ms p99 {note['p99']:.1f} ms, "
+                f"lost {note['lost']}")
+    finally:
+        await viewers.close()
+    left = await left_behind(db, args.redis_url, case_id)
+    if viewers.wrong_level or viewers.duplicates:
+        log(f"warning: {viewers.wrong_level} deliveries at the wrong level, "
+            f"{viewers.duplicates} duplicates")
+        rows[-1]["note"]["lost"] += viewers.wrong_level
+    return rows, left
+
+
+async def left_behind(db, redis_url: str, case_id: int) -> dict:
+    """After every viewer has closed: presence rows and room-group memberships that
+    remain once the server has had (bounded) time to process the disconnects. Both
+    should be 0; a consumer that never ran its disconnect handler leaves both."""
+
+    def presence_rows():
+        from casenotes.models import RoomPresence
+
+        return RoomPresence.objects.filter(case_id=case_id).count()
+
+    rows = members = -1
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = await db(presence_rows)
+        members = room_group_members(redis_url, case_id)
+        if rows == 0 and members == 0:
+            break
+        await asyncio.sleep(0.5)
+    return {"presence_rows": rows, "group_members": members}
+
+
+def report(rows: list[dict], header: list[str]) -> bool:
+    print()
+    for line in header:
+        print(line)
+    print()
+    columns = ("viewers", "note p50", "note p99", "delivered", "lost", "echo p50", "echo p99",
+               "insert p50", "insert p99", "ratio")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "|".join("---:" for _ in columns) + "|")
+    passed = True
+    for row in rows:
+        note, echo, insert = row["note"], row["echo"], row["insert"]
+        ratio = note["p99"] / (echo["p99"] + insert["p99"])
+        row["ratio"] = ratio
+        print(f"| {row['viewers']} | {note['p50']:.1f} | {note['p99']:.1f} | {note['delivered']} | "
+              f"{note['lost']} | {echo['p50']:.1f} | {echo['p99']:.1f} | {insert['p50']:.2f} | "
+              f"{insert['p99']:.2f} | {ratio:.2f} |")
+        passed &= note["lost"] == 0 and echo["lost"] == 0
+    print("\n(milliseconds; ratio = p99 note / (p99 echo + p99 insert))\n")
+    print("Where a note's time goes (ms): save transaction to commit (p50) | on-commit publish: "
+          "read, render, group_send (p50) | publish end to the last viewer's receipt (p50 / p99) | "
+          "SQL statements per save and publish")
+    for row in rows:
+        note = row["note"]
+        print(f"  {row['viewers']:>4} viewers: {note['commit_p50']:.1f} | {note['publish_p50']:.1f} | "
+              f"{note['transit_p50']:.1f} / {note['transit_p99']:.1f} | {note['queries']}")
+    at_target = [r for r in rows if r["viewers"] == TARGET_VIEWERS]
+    print()
+    if at_target:
+        ratio = at_target[0]["ratio"]
+        ok = ratio <= TARGET_RATIO
+        print(f"target: ratio <= {TARGET_RATIO:g} at {TARGET_VIEWERS} viewers: "
+              f"{'PASS' if ok else 'FAIL'} ({ratio:.2f})")
+        passed &= ok
+    else:
+        print(f"target: not measured ({TARGET_VIEWERS} viewers not among the sizes)")
+    lost = sum(r["note"]["lost"] + r["echo"]["lost"] for r in rows)
+    print(f"lost deliveries: {lost} ({'PASS' if lost == 0 else 'FAIL'}: must be 0)")
+    return passed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--viewers", default="10,50,200",
+                        help="room sizes, comma-separated, ascending (default 10,50,200)")
+    parser.add_argument("--notes", type=int, default=30, help="notes saved per room size (30)")
+    parser.add_argument("--echo-rounds", type=int, default=30, help="echo rounds per size (30)")
+    parser.add_argument("--inserts", type=int, default=200, help="INSERT commits per size (200)")
+    parser.add_argument("--pg-admin-url", default=os.environ.get(
+        "BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        help="PostgreSQL to create the scratch database on (BENCH_PG_ADMIN_URL)")
+    parser.add_argument("--redis-url", default=os.environ.get(
+        "BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
+        help="the Redis channel layer (BENCH_REDIS_URL; default database 9)")
+    parser.add_argument("--sqlite", action="store_true", help="use SQLite in var/ even if PostgreSQL answers")
+    parser.add_argument("--verbose", action="store_true", help="print each note's timings")
+    parser.add_argument("--budget", type=float, default=420, help="seconds the whole run may take (420)")
+    args = parser.parse_args()
+    args.viewers = sorted({int(n) for n in args.viewers.split(",") if n.strip()})
+    if not args.viewers or args.viewers[0] < 1 or args.viewers[-1] > 1000:
+        parser.error("--viewers: sizes between 1 and 1000")
+    if not (1 <= args.notes <= 1000 and 1 <= args.echo_rounds <= 1000 and 1 <= args.inserts <= 10_000):
+        parser.error("--notes, --echo-rounds: 1..1000; --inserts: 1..10000")
+    require_loopback(args.redis_url, "Redis")
+    deadline = Deadline(args.budget)
+    load_before = os.getloadavg()[0]
+    if load_before > 0.5 * (os.cpu_count() or 1):
+        log(f"warning: load average {load_before:.2f} on {os.cpu_count()} CPUs: other work on this "
+            "machine will show in the figures")
+    signal.signal(signal.SIGTERM, _terminated)
+
+    try:
+        import redis
+
+        redis.Redis.from_url(args.redis_url, socket_timeout=3).ping()
+    except Exception as error:
+        print(f"bench: Redis at {args.redis_url} does not answer ({error}); it is needed", file=sys.stderr)
+        return 2
+
+    database = ScratchDatabase(args.pg_admin_url, args.sqlite)
+    run_id = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ, "DATABASE_URL": database.url, "REDIS_URL": args.redis_url,
+        "DJANGO_SETTINGS_MODULE": "workspace.settings.test", "ALLOWED_HOSTS": "127.0.0.1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name in ("DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"):
+        env.pop(name, None)
+    (ROOT / "var").mkdir(exist_ok=True)
+    server = None
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-db")
+    django_ready = False
+    try:
+        log(f"database: {database.describe()}")
+        database.create()
+        log("migrating")
+        manage(env, "migrate", "--noinput")
+        log("seeding the demo data")
+        manage({**env, "DEBUG": "1"}, "seed_demo")
+        os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE",
+                                               "ALLOWED_HOSTS")})
+        os.environ.pop("DEBUG", None)
+        import django
+
+        django.setup()
+        django_ready = True
+        server = Daphne(env, ROOT / "var" / "bench-daphne.log")
+        log(f"daphne on 127.0.0.1:{server.port} (log var/bench-daphne.log)")
+
+        async def go():
+            loop = asyncio.get_running_loop()
+
+            async def db(fn, *fn_args):
+                return await loop.run_in_executor(executor, partial(fn, *fn_args))
+
+            return await asyncio.wait_for(run_sizes(args, server.port, db, deadline, run_id),
+                                          timeout=max(deadline.left(), 1))
+
+        rows, left = asyncio.run(go())
+        problems = server.problems()
+        from django.conf import settings
+
+        layer = settings.CHANNEL_LAYERS["default"]
+        header = [
+            f"Live fan-out benchmark, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
+            f"machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.machine()}, "
+            f"{_cpu_model()}, Python {platform.python_version()}, load average {load_before:.2f} "
+            f"at the start, {os.getloadavg()[0]:.2f} at the end",
+            f"database: {database.describe()}",
+            f"channel layer: {layer['BACKEND'].rsplit('.', 1)[-1]} at {args.redis_url}, "
+            f"capacity {layer['CONFIG'].get('capacity')}, one Daphne process",
+            f"per size: {args.notes} notes (finalised, standard), {args.echo_rounds} echo rounds, "
+            f"{args.inserts} INSERT commits",
+        ]
+        passed = report(rows, header)
+        clean = left["presence_rows"] == 0 and left["group_members"] == 0
+        print(f"left behind after every viewer closed: {left['presence_rows']} presence rows, "
+              f"{left['group_members']} room-group memberships ({'PASS' if clean else 'FAIL'}: must be 0)")
+        passed &= clean
+        print(f"overall: {'PASS' if passed else 'FAIL'}")
+        if problems:
+            print("\nserver log (var/bench-daphne.log) reports:")
+            for line in problems:
+                print("  " + line)
+        return 0 if passed else 1
+    finally:
+        if server is not None:
+            server.stop()
+        try:
+            clear_room_groups(args.redis_url)
+        except Exception as error:
+            log(f"could not clear the room groups in Redis: {error}")
+        if django_ready:
+            from django.db import connections
+
+            executor.submit(connections.close_all).result(timeout=10)
+            connections.close_all()
+        executor.shutdown(wait=True)
+        try:
+            database.drop()
+            log(f"removed the scratch database ({database.kind})")
+        except Exception as error:
+            log(f"could not remove the scratch database: {error}")
+
+
+def _terminated(signum, frame):
+    raise SystemExit("bench: terminated")  # runs the clean-up in main()'s finally
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

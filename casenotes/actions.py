@@ -1,0 +1,378 @@
+"""Every write to cases, people, notes and addenda.
+
+Each action validates (raising ValidationError with a message a practitioner can
+act on), writes inside one transaction, sets the history user, writes its audit
+entry, and queues its live notice for after commit. Views, forms, consumers and
+commands all call these; nothing else writes these models.
+"""
+
+import datetime
+from collections.abc import Iterable
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth.models import Permission
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from audit.actions import record
+from audit.models import AuditAction
+from casenotes.models import (
+    NOTE_HISTORY,
+    Addendum,
+    Case,
+    CaseEvent,
+    CaseGroupObjectPermission,
+    CaseNote,
+    Person,
+    RoomPresence,
+)
+from casenotes.permissions import TEAM_PERMISSIONS, Action, NoteLevel, NotFound, policy
+from casenotes.rules import CLOCK_SKEW, CLOSED_MESSAGE, FUTURE_MESSAGE
+from teams.models import Team
+from teams.selectors import actor_for
+
+
+class StaleVersion(Exception):
+    """A draft edit based on a version that has moved on. Carries the current note
+    so the author can see both texts and choose; nothing was saved."""
+
+    def __init__(self, current: CaseNote):
+        super().__init__("This draft was changed elsewhere since you opened it.")
+        self.current = current
+
+
+# --- cases --------------------------------------------------------------------------
+
+@transaction.atomic
+def do_create_case(
+    *, acting_user, reference: str, family_name: str, category: str, team: Team,
+    lead_practitioner=None, opened_on: datetime.date | None = None,
+) -> Case:
+    if not policy.can(acting_user, Action.CREATE_CASE, team):
+        raise NotFound("Team")
+    case = Case(
+        reference=reference.strip(), family_name=family_name.strip(), category=category,
+        allocated_team=team, lead_practitioner=lead_practitioner,
+        opened_on=opened_on or timezone.localdate(),
+    )
+    case.full_clean()
+    case._history_user = acting_user
+    case.save()
+    actor = actor_for(acting_user)
+    record(actor=actor, action=AuditAction.CASE_CREATED, object_type="case",
+           object_id=case.pk, case_id=case.pk)
+    _grant_team(case, team, acting_user, reason=f"allocated to {team.name}")
+    return case
+
+
+def _grant_team(case: Case, team: Team, acting_user, *, reason: str) -> None:
+    """Give `team` its permissions on `case` (history and audit for each row)."""
+    actor = actor_for(acting_user)
+    for perm in Permission.objects.filter(
+        content_type__app_label="casenotes", codename__in=TEAM_PERMISSIONS
+    ):
+        held = CaseGroupObjectPermission.objects.filter(
+            group=team.group, permission=perm, content_object=case
+        )
+        if held.exists():
+            continue
+        row = CaseGroupObjectPermission(group=team.group, permission=perm, content_object=case)
+        row._history_user = acting_user
+        row.save()
+        record(actor=actor, action=AuditAction.PERMISSION_GRANTED, object_type="case",
+               object_id=case.pk, case_id=case.pk, reason=f"{perm.codename} to team: {reason}")
+
+
+@transaction.atomic
+def do_close_case(*, acting_user, case: Case, closed_on: datetime.date | None = None) -> Case:
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    access = policy.case_access(acting_user, case)
+    if access is None or not policy.can(acting_user, Action.CLOSE_CASE, access):
+        raise NotFound("Case")
+    if not case.is_open:
+        raise ValidationError("This case is already closed.")
+    closed_on = closed_on or timezone.localdate()
+    if closed_on < case.opened_on:
+        raise ValidationError({"closed_on": "The closing date must be on or after the date the case opened."})
+    case.status, case.closed_on = Case.Status.CLOSED, closed_on
+    case.full_clean()
+    case._history_user = acting_user
+    case.save()
+    record(actor=access.actor, action=AuditAction.CASE_CLOSED, object_type="case",
+           object_id=case.pk, case_id=case.pk)
+    _publish(case.pk, CaseEvent.Kind.CASE_UPDATED)
+    return case
+
+
+@transaction.atomic
+def do_add_person(
+    *, acting_user, case: Case, full_name: str, role_in_family: str,
+    date_of_birth: datetime.date | None = None,
+) -> Person:
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    access = policy.case_access(acting_user, case)
+    if access is None or not policy.can(acting_user, Action.ADD_PERSON, access):
+        raise NotFound("Case")
+    if not case.is_open:
+        raise ValidationError("This case is closed. People cannot be added to a closed case.")
+    if date_of_birth and date_of_birth > timezone.localdate():
+        raise ValidationError({"date_of_birth": "The date of birth must be today or in the past."})
+    person = Person(case=case, full_name=full_name.strip(), role_in_family=role_in_family,
+                    date_of_birth=date_of_birth)
+    person.full_clean()
+    person._history_user = acting_user
+    person.save()
+    record(actor=access.actor, action=AuditAction.PERSON_ADDED, object_type="person",
+           object_id=person.pk, case_id=case.pk)
+    _publish(case.pk, CaseEvent.Kind.PERSON_ADDED)
+    return person
+
+
+# --- notes ------------------------------------------------------------------------
+
+def _validated_note_fields(
+    *, case: Case, note_type: str, occurred_at: datetime.datetime, body: str,
+    sensitivity: str, people: Iterable[Person], readers: Iterable,
+) -> dict:
+    """Check the note's content against the product rules; raise one ValidationError
+    naming every problem."""
+    errors: dict[str, list[str]] = {}
+    body = (body or "").strip()
+    people, readers = list(people), list(readers)
+    if not body:
+        errors.setdefault("body", []).append("Enter the note.")
+    elif len(body) > settings.NOTE_BODY_MAX_LENGTH:
+        errors.setdefault("body", []).append(
+            f"The note must be {settings.NOTE_BODY_MAX_LENGTH:,} characters or fewer "
+            f"(it has {len(body):,})."
+        )
+    if occurred_at is None:
+        errors.setdefault("occurred_at", []).append("Enter the date and time this happened.")
+    elif occurred_at > timezone.now() + CLOCK_SKEW:
+        errors.setdefault("occurred_at", []).append(FUTURE_MESSAGE)
+    if note_type not in CaseNote.NoteType.values:
+        errors.setdefault("note_type", []).append("Choose the type of note.")
+    if sensitivity not in CaseNote.Sensitivity.values:
+        errors.setdefault("sensitivity", []).append("Choose who may read this note.")
+    if any(p.case_id != case.pk for p in people):
+        errors.setdefault("people", []).append("Choose people from this family only.")
+    if sensitivity == CaseNote.Sensitivity.SEALED:
+        if any(policy.case_access(r, case) is None for r in readers):
+            errors.setdefault("readers", []).append(
+                "Named readers must be people working on this case."
+            )
+    elif readers:
+        errors.setdefault("readers", []).append(
+            "Named readers are only for sealed notes. Choose 'Sealed' or clear the named readers."
+        )
+    if not case.is_open:
+        errors.setdefault(NON_FIELD_ERRORS, []).append(CLOSED_MESSAGE)
+    if errors:
+        raise ValidationError(errors)
+    return {
+        "note_type": note_type, "occurred_at": occurred_at, "body": body,
+        "sensitivity": sensitivity, "people": people, "readers": readers,
+    }
+
+
+def _save_note(note: CaseNote, acting_user, *, people, readers, created: bool) -> None:
+    """Save a note and its links, then write exactly one history version holding both
+    (simple-history would otherwise add a version per link change)."""
+    note.skip_history_when_saving = True
+    try:
+        note.save()
+        note.people.set(people)
+        note.readers.set(readers)
+    finally:
+        del note.skip_history_when_saving
+    note._history_user = acting_user
+    NOTE_HISTORY.create_historical_record(note, "+" if created else "~")
+
+
+def _publish(case_id: int, kind: str, note: CaseNote | None = None, *,
+             case_locked: bool = False) -> CaseEvent:
+    """Number this change of the case and queue its live notices for after commit.
+
+    The event row is written in the caller's transaction, under a lock on the case
+    row, so numbers are gap-free per case and an event exists exactly when its change
+    does. Who receives what is decided when it is sent (casenotes.events)."""
+    from casenotes import events
+
+    if not case_locked:
+        Case.objects.select_for_update().filter(pk=case_id).values_list("pk", flat=True).get()
+    last = CaseEvent.objects.filter(case_id=case_id).aggregate(seq=Max("seq"))["seq"] or 0
+    event = CaseEvent(case_id=case_id, seq=last + 1, kind=kind, note=note)
+    # The case and note were just read under lock; the (case, seq) constraint is the
+    # database's to enforce. Checking them again would cost three queries per change.
+    event.full_clean(exclude=["case", "note"], validate_constraints=False)
+    event.save()
+    transaction.on_commit(partial(events.publish, event.pk), robust=True)
+    return event
+
+
+@transaction.atomic
+def do_create_note(
+    *, acting_user, case: Case, note_type: str, occurred_at: datetime.datetime, body: str,
+    sensitivity: str = CaseNote.Sensitivity.STANDARD, is_significant: bool = False,
+    people: Iterable[Person] = (), readers: Iterable = (), finalise: bool = False,
+    client_ref: str = "",
+) -> CaseNote:
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    access = policy.case_access(acting_user, case)
+    if access is None or not access.can_view:
+        raise NotFound("Case")
+    fields = _validated_note_fields(
+        case=case, note_type=note_type, occurred_at=occurred_at, body=body,
+        sensitivity=sensitivity, people=people, readers=readers,
+    )
+    if not access.can_contribute or access.membership is None:
+        raise ValidationError("You cannot add notes to this case.")
+    now = timezone.now()
+    note = CaseNote(
+        case=case, author=acting_user, author_agency=access.membership.agency,
+        note_type=fields["note_type"], occurred_at=fields["occurred_at"], body=fields["body"],
+        sensitivity=fields["sensitivity"], is_significant=bool(is_significant),
+        state=CaseNote.State.FINAL if finalise else CaseNote.State.DRAFT,
+        created_at=now, updated_at=now, finalised_at=now if finalise else None,
+        client_ref=client_ref,
+    )
+    # case, author and agency were just loaded by this action: skip re-querying them.
+    note.full_clean(exclude=["case", "author", "author_agency"])
+    _save_note(note, acting_user, people=fields["people"], readers=fields["readers"], created=True)
+    actor = access.actor
+    record(actor=actor, action=AuditAction.NOTE_CREATED, object_type="note",
+           object_id=note.pk, case_id=case.pk)
+    if finalise:
+        record(actor=actor, action=AuditAction.NOTE_FINALISED, object_type="note",
+               object_id=note.pk, case_id=case.pk)
+    _publish(case.pk, CaseEvent.Kind.NOTE_CREATED, note, case_locked=True)
+    return note
+
+
+def _lock_own_draft(acting_user, note: CaseNote, expected_version: int, action: Action):
+    note = CaseNote.objects.select_for_update().select_related("case").get(pk=note.pk)
+    access = policy.case_access(acting_user, note.case)
+    if policy.note_level(access, note) != NoteLevel.FULL:
+        raise NotFound("Note")
+    if note.is_final:
+        raise ValidationError(
+            "This note has been finalised and can no longer be changed. "
+            "Add an addendum to correct or add to it."
+        )
+    if not policy.can_on_note(access, action, note):
+        raise NotFound("Note")
+    if not note.case.is_open:
+        raise ValidationError(CLOSED_MESSAGE)
+    if int(expected_version) != note.version:
+        raise StaleVersion(note)
+    return note, access
+
+
+@transaction.atomic
+def do_update_draft(
+    *, acting_user, note: CaseNote, expected_version: int, note_type: str,
+    occurred_at: datetime.datetime, body: str, sensitivity: str, is_significant: bool = False,
+    people: Iterable[Person] = (), readers: Iterable = (), finalise: bool = False,
+) -> CaseNote:
+    """Save the author's draft; refuse, changing nothing, if it moved on since
+    `expected_version` (StaleVersion) or has been finalised."""
+    note, access = _lock_own_draft(acting_user, note, expected_version, Action.EDIT_NOTE)
+    fields = _validated_note_fields(
+        case=note.case, note_type=note_type, occurred_at=occurred_at, body=body,
+        sensitivity=sensitivity, people=people, readers=readers,
+    )
+    now = timezone.now()
+    note.note_type, note.occurred_at, note.body = (
+        fields["note_type"], fields["occurred_at"], fields["body"])
+    note.sensitivity, note.is_significant = fields["sensitivity"], bool(is_significant)
+    note.version += 1
+    note.updated_at = now
+    if finalise:
+        note.state, note.finalised_at = CaseNote.State.FINAL, now
+    note.full_clean()
+    _save_note(note, acting_user, people=fields["people"], readers=fields["readers"], created=False)
+    actor = access.actor
+    record(actor=actor, action=AuditAction.NOTE_UPDATED, object_type="note",
+           object_id=note.pk, case_id=note.case_id)
+    if finalise:
+        record(actor=actor, action=AuditAction.NOTE_FINALISED, object_type="note",
+               object_id=note.pk, case_id=note.case_id)
+    _publish(note.case_id, CaseEvent.Kind.NOTE_FINALISED if finalise else CaseEvent.Kind.NOTE_UPDATED,
+             note)
+    return note
+
+
+@transaction.atomic
+def do_finalise_note(*, acting_user, note: CaseNote, expected_version: int) -> CaseNote:
+    note, access = _lock_own_draft(acting_user, note, expected_version, Action.FINALISE_NOTE)
+    now = timezone.now()
+    note.state, note.finalised_at, note.updated_at = CaseNote.State.FINAL, now, now
+    note.version += 1
+    note.full_clean()
+    note._history_user = acting_user
+    note.save()
+    record(actor=access.actor, action=AuditAction.NOTE_FINALISED, object_type="note",
+           object_id=note.pk, case_id=note.case_id)
+    _publish(note.case_id, CaseEvent.Kind.NOTE_FINALISED, note)
+    return note
+
+
+@transaction.atomic
+def do_add_addendum(*, acting_user, note: CaseNote, body: str) -> Addendum:
+    note = CaseNote.objects.select_for_update().select_related("case").get(pk=note.pk)
+    access = policy.case_access(acting_user, note.case)
+    if policy.note_level(access, note) != NoteLevel.FULL:
+        raise NotFound("Note")
+    body = (body or "").strip()
+    if not note.is_final:
+        raise ValidationError("This note is still a draft: edit the draft instead.")
+    if not note.case.is_open:
+        raise ValidationError(CLOSED_MESSAGE)
+    if not policy.can_on_note(access, Action.AMEND_NOTE, note) or access.membership is None:
+        raise NotFound("Note")
+    if not body:
+        raise ValidationError({"body": "Enter the addendum."})
+    if len(body) > settings.NOTE_BODY_MAX_LENGTH:
+        raise ValidationError({"body": (
+            f"The addendum must be {settings.NOTE_BODY_MAX_LENGTH:,} characters or fewer "
+            f"(it has {len(body):,}).")})
+    addendum = Addendum(note=note, author=acting_user, author_agency=access.membership.agency,
+                        body=body)
+    addendum.full_clean()
+    addendum._history_user = acting_user
+    addendum.save()
+    record(actor=access.actor, action=AuditAction.ADDENDUM_ADDED, object_type="addendum",
+           object_id=addendum.pk, case_id=note.case_id)
+    _publish(note.case_id, CaseEvent.Kind.ADDENDUM_CREATED, note)
+    return addendum
+
+
+# --- live room presence ------------------------------------------------------------
+
+@transaction.atomic
+def do_join_room(*, acting_user, access, channel_name: str) -> RoomPresence:
+    """Record that `acting_user` opened the case's live room (an audited read)."""
+    membership = access.membership
+    presence = RoomPresence(
+        case=access.case, user=acting_user, channel_name=channel_name,
+        display_name=acting_user.get_full_name() or acting_user.get_username(),
+        role_label=membership.get_role_display() if membership else "",
+        agency_label=membership.agency.short_name if membership else "",
+    )
+    presence.full_clean()
+    presence.save()
+    record(actor=access.actor, action=AuditAction.LIVE_JOINED, object_type="case",
+           object_id=access.case.pk, case_id=access.case.pk)
+    return presence
+
+
+def do_touch_presence(*, channel_name: str) -> None:
+    """Keep a connection's presence fresh (a heartbeat; not case data, not audited)."""
+    RoomPresence.objects.filter(channel_name=channel_name).update(seen_at=timezone.now())
+
+
+def do_leave_room(*, channel_name: str) -> None:
+    RoomPresence.objects.filter(channel_name=channel_name).delete()

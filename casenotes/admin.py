@@ -1,0 +1,53 @@
+"""Cases in the administration site: read-only, with history and object permissions.
+
+Case notes and addenda are deliberately not registered: administrators see no note
+bodies, and the historical note tables are not exposed either.
+"""
+
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from casenotes.models import Case, CaseGroupObjectPermission, CaseUserObjectPermission
+
+
+class ReadOnlyHistoryAdmin(SimpleHistoryAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Case)
+class CaseAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["reference", "family_name", "status", "category", "allocated_team"]
+    list_filter = ["status", "category", "allocated_team"]
+    search_fields = ["reference", "family_name"]
+    readonly_fields = ["object_permissions"]
+
+    @admin.display(description="Object permissions")
+    def object_permissions(self, obj):
+        teams = [
+            f"team {r.group.team.name}: {r.permission.codename}"
+            for r in CaseGroupObjectPermission.objects.filter(content_object=obj)
+            .select_related("group__team", "permission")
+        ]
+        users = [
+            f"{r.user.get_username()}: {r.permission.codename}"
+            for r in CaseUserObjectPermission.objects.filter(content_object=obj)
+            .select_related("user", "permission")
+        ]
+        return "; ".join(teams + users) or "None"
+
+
+@admin.register(CaseGroupObjectPermission)
+class CaseGroupObjectPermissionAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["content_object", "group", "permission"]
+
+
+@admin.register(CaseUserObjectPermission)
+class CaseUserObjectPermissionAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["content_object", "user", "permission"]

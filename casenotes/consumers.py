@@ -1,0 +1,404 @@
+"""The live case room: one WebSocket per open case page (`ws/cases/<id>/`).
+
+Connect: refused with CLOSE_REFUSED (anonymous, no such case, no access, foreign
+origin; all alike, all audited) or joined: presence recorded and broadcast.
+Every client message is rate-limited, schema-checked (casenotes.messages) and
+re-checks access (including that the session still exists) before it is handled.
+Group notices are delivered without touching the database: each one is already
+addressed to an audience this connection belongs to (casenotes.events).
+"""
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from datetime import timedelta
+from importlib import import_module
+
+from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
+from audit import context
+from casenotes import actions, events, messages
+from casenotes.models import Case, CaseNote, Person, RoomPresence
+from casenotes.permissions import NotFound, policy
+from workspace import live
+
+logger = logging.getLogger(__name__)
+
+#: Notices from the channel layer that are delivered without touching the database.
+_NO_DATABASE = frozenset({"case.event", "room.presence", "room.writing"})
+
+try:  # what Daphne raises when sending to a socket the browser has closed
+    from autobahn.exception import Disconnected as SocketGone
+except ImportError:  # pragma: no cover (another ASGI server)
+    SocketGone = ConnectionError
+
+#: The one close code for every refusal and for access ending: a client cannot tell a
+#: missing case from a forbidden one.
+CLOSE_REFUSED = 4403
+PRESENCE_TTL = timedelta(seconds=90)
+
+
+class RateLimit:
+    """A token bucket: `burst` messages at once, refilled at `per_second`."""
+
+    def __init__(self, burst: int, per_second: float):
+        self.burst, self.per_second = burst, per_second
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.per_second)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def request_context_for(scope) -> context.RequestContext:
+    headers = dict(scope.get("headers") or [])
+    client = scope.get("client") or (None, None)
+    return context.RequestContext(
+        request_id=uuid.uuid4().hex, client_ip=client[0],
+        user_agent=headers.get(b"user-agent", b"").decode("latin1")[:256],
+    )
+
+
+class CaseRoomConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.access = None
+        self.resumed = False
+        self.present = False
+        self.joined_groups: list[str] = []
+        self.delivered: deque[int] = deque(maxlen=512)
+        self.rate = RateLimit(settings.LIVE_RATE_BURST, settings.LIVE_RATE_PER_SECOND)
+        self.recheck_task = None
+        context.activate(request_context_for(self.scope))
+        await self.accept()
+        self.case_id = int(self.scope["url_route"]["kwargs"]["case_id"])
+        session = self.scope.get("session")
+        self.session_key = getattr(session, "session_key", None)
+        self.access = await database_sync_to_async(self._join)(self.scope.get("user"))
+        if self.access is None:
+            await self.close(code=CLOSE_REFUSED)
+            return
+        self.present = True
+        self.user_id = self.access.user.pk
+        await self._use_access(self.access)
+        await self._broadcast_presence()
+        self.recheck_task = asyncio.ensure_future(self._recheck_periodically())
+
+    async def _use_access(self, access) -> None:
+        """Adopt freshly checked access, moving this connection between audience groups
+        if it changed (a manager who steps down, a move to another agency): the groups
+        decide who receives full note content."""
+        self.access = access
+        wanted = self._groups(access)
+        for group in self.joined_groups:
+            if group not in wanted:
+                await self.channel_layer.group_discard(group, self.channel_name)
+        for group in wanted:
+            if group not in self.joined_groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+        self.joined_groups = wanted
+
+    def _groups(self, access) -> list[str]:
+        groups = [live.case_group(self.case_id), live.viewer_group(self.case_id, self.user_id),
+                  live.user_group(self.user_id)]
+        if access.agency_id is not None:
+            groups.append(live.agency_group(self.case_id, access.agency_id))
+        if access.is_case_manager:
+            groups.append(live.managers_group(self.case_id))
+        return groups
+
+    # --- access ------------------------------------------------------------------------
+    def _join(self, user):
+        if user is None or not user.is_authenticated:
+            policy.record_denied(None, "case", self.case_id, None, "live_join")
+            return None
+        access = self._current_access(user_id=user.pk)
+        if access is None:
+            policy.record_denied(user, "case", self.case_id,
+                                 Case.objects.filter(pk=self.case_id).values_list("pk", flat=True).first(),
+                                 "live_join")
+            return None
+        actions.do_join_room(acting_user=access.user, access=access, channel_name=self.channel_name)
+        return access
+
+    def _current_access(self, user_id=None):
+        """Access as of now: the session still signed in as this user (not logged out,
+        password unchanged), the account active, and the policy's answer on the case."""
+        user_id = user_id or self.user_id
+        if not self.session_key:
+            return None
+        store = import_module(settings.SESSION_ENGINE).SessionStore(self.session_key)
+        if str(store.get(SESSION_KEY)) != str(user_id):
+            return None
+        user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+        if user is None or not constant_time_compare(
+            store.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
+        ):
+            return None
+        case = Case.objects.select_related("allocated_team").filter(pk=self.case_id).first()
+        return policy.case_access(user, case) if case else None
+
+    async def _refuse(self):
+        if self.access is None:
+            return  # already refused
+        self.access = None
+        await self._leave_groups()
+        await self._leave_room()
+        await self.close(code=CLOSE_REFUSED)
+
+    async def _recheck_periodically(self):
+        """The safety net behind pushed re-checks: access that ends by date alone."""
+        while True:
+            await asyncio.sleep(settings.LIVE_RECHECK_SECONDS)
+            try:
+                access = await database_sync_to_async(self._current_access)()
+                if access is None:
+                    await self._refuse()
+                    return
+                if self.access is None:
+                    return
+                await self._use_access(access)
+                await database_sync_to_async(actions.do_touch_presence)(channel_name=self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("periodic access re-check failed; closing")
+                await self._refuse()
+                return
+
+    # --- leaving -----------------------------------------------------------------------
+    async def disconnect(self, code):
+        """Clean up step by step: a failing step (Redis busy or down) must not leave the
+        presence row or the other group memberships behind."""
+        if self.recheck_task is not None:
+            self.recheck_task.cancel()
+        await self._leave_groups()
+        try:
+            await self._leave_room()
+        except Exception:
+            logger.warning("leaving the room's presence failed", exc_info=True)
+
+    async def _leave_room(self):
+        """Remove this connection from the room's presence (on leaving and on refusal)."""
+        if self.present:
+            self.present = False
+            await database_sync_to_async(actions.do_leave_room)(channel_name=self.channel_name)
+            try:
+                await self._broadcast_presence()
+            except Exception:
+                logger.warning("presence update not sent", exc_info=True)
+
+    async def _leave_groups(self):
+        for group in self.joined_groups:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:
+                # Left behind, the membership expires with the layer's group_expiry.
+                logger.warning("leaving group %s failed", group, exc_info=True)
+        self.joined_groups = []
+
+    # --- from the browser ----------------------------------------------------------------
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.access is None:
+            return
+        if bytes_data is not None:
+            await self._error("binary", "Send messages as JSON text.")
+            return
+        if not self.rate.take():
+            await self._error("rate_limited", "Too many messages: wait a few seconds and try again.")
+            return
+        try:
+            message = messages.parse(text_data or "")
+        except messages.Invalid as invalid:
+            await self._error(invalid.code, invalid.message)
+            return
+        if not self.resumed and message.type != "resume":
+            await self._error("out_of_order", "Send resume before anything else.")
+            return
+        try:
+            access = await database_sync_to_async(self._current_access)()
+            if access is None:
+                await self._refuse()
+                return
+            await self._use_access(access)
+            handler = getattr(self, "on_" + message.type.replace(".", "_"))
+            await handler(message)
+        except Exception:
+            logger.exception("live message %s failed", message.type)
+            await self._error("server_error", "Something went wrong. Nothing was saved; try again.")
+
+    async def on_resume(self, message: messages.Resume):
+        replay = await database_sync_to_async(events.replay)(self.access, message.after)
+        for event in replay.messages:
+            await self._deliver(event)
+        if replay.reload:
+            await self.send_json({"type": "reload", "message": "Much has changed since this "
+                                  "page was loaded. Reload the page to see it all."})
+        self.resumed = True
+        await self.send_json({"type": "synced",
+                              "seq": max([message.after, replay.checked_to, *self.delivered])})
+
+    async def on_writing(self, message: messages.Writing):
+        membership = self.access.membership
+        label = self.access.user.first_name or self.access.user.get_username()
+        if membership is not None:
+            label = f"{label} ({membership.agency.short_name})"
+        await self.channel_layer.group_send(live.case_group(self.case_id), {
+            "type": "room.writing", "user": self.user_id, "label": label, "active": message.active,
+        })
+
+    async def on_ping(self, message: messages.Ping):
+        await database_sync_to_async(actions.do_touch_presence)(channel_name=self.channel_name)
+        await self.send_json({"type": "pong"})
+
+    async def on_draft_save(self, message: messages.DraftSave):
+        await self.send_json(await database_sync_to_async(self._save_draft)(message))
+
+    def _save_draft(self, message: messages.DraftSave) -> dict:
+        access, case = self.access, self.access.case
+        people = list(Person.objects.filter(case=case, pk__in=message.people))
+        readers = list(get_user_model().objects.filter(pk__in=message.readers))
+        if len(people) != len(set(message.people)):
+            return _invalid({"people": ["Choose people from this family only."]})
+        if len(readers) != len(set(message.readers)):
+            return _invalid({"readers": ["Named readers must be people working on this case."]})
+        fields = dict(
+            note_type=message.note_type, occurred_at=message.occurred(), body=message.body,
+            sensitivity=message.sensitivity, is_significant=message.is_significant,
+            people=people, readers=readers,
+        )
+        try:
+            retried = message.note is None and message.client_ref and CaseNote.objects.filter(
+                case=case, author=access.user, client_ref=message.client_ref).first()
+            if retried:
+                # The first save arrived but its reply did not: this is the next version
+                # of that draft (a conflict if it has moved on since).
+                note = actions.do_update_draft(acting_user=access.user, note=retried,
+                                               expected_version=1, **fields)
+            elif message.note is None:
+                note = actions.do_create_note(acting_user=access.user, case=case,
+                                              client_ref=message.client_ref or "", **fields)
+            else:
+                note = CaseNote.objects.filter(pk=message.note, case=case).first()
+                if note is None:
+                    raise NotFound("Note")
+                note = actions.do_update_draft(acting_user=access.user, note=note,
+                                               expected_version=message.version or 0, **fields)
+        except actions.StaleVersion as stale:
+            current = stale.current
+            return {"type": "draft.conflict", "note": current.pk, "version": current.version,
+                    "body": current.body,
+                    "message": "This draft was changed elsewhere. Both texts are kept: "
+                               "choose what to keep, then save again."}
+        except NotFound:
+            # Missing and forbidden alike, and audited like the page's refusal.
+            policy.record_denied(access.user, "note" if message.note else "case",
+                                 message.note or case.pk, case.pk, "live_draft_save", access)
+            return {"type": "error", "code": "not_found", "message": "That note cannot be found."}
+        except ValidationError as error:
+            return _invalid(error.message_dict if hasattr(error, "error_dict")
+                            else {"__all__": error.messages})
+        return {"type": "draft.saved", "note": note.pk, "version": note.version,
+                "saved_at": timezone.localtime(note.updated_at).strftime("%H:%M:%S")}
+
+    # --- from the channel layer (no database access) ------------------------------------
+    async def case_event(self, event):
+        if self.access is None:
+            return  # refused: a notice already on its way is dropped
+        skip = event.get("skip")
+        if skip and (skip["user"] == self.user_id or skip["agency"] == self.access.agency_id
+                     or (skip["managers"] and self.access.is_case_manager)):
+            return
+        await self._deliver(event)
+
+    async def room_presence(self, event):
+        if self.access is None:
+            return
+        await self.send_json({"type": "presence", "people": event["people"]})
+
+    async def room_writing(self, event):
+        if self.access is not None and event["user"] != self.user_id:
+            await self.send_json({"type": "writing", "label": event["label"],
+                                  "user": event["user"], "active": event["active"]})
+
+    async def access_recheck(self, event):
+        if self.access is None:
+            return  # refused already: never re-admitted on this connection
+        access = await database_sync_to_async(self._current_access)()
+        if access is None:
+            await self._refuse()
+        elif self.access is not None:
+            await self._use_access(access)
+
+    # --- helpers -----------------------------------------------------------------------
+    async def _deliver(self, event: dict):
+        if self.access is None or event["seq"] in self.delivered:
+            return
+        self.delivered.append(event["seq"])
+        payload = {k: v for k, v in event.items() if k not in {"type", "skip"}}
+        await self.send_json({"type": "event", **payload})
+
+    async def _broadcast_presence(self):
+        people = await database_sync_to_async(_presence)(self.case_id)
+        await self.channel_layer.group_send(live.case_group(self.case_id),
+                                            {"type": "room.presence", "people": people})
+
+    async def _error(self, code: str, message: str):
+        await self.send_json({"type": "error", "code": code, "message": message})
+
+    async def send_json(self, content: dict):
+        try:
+            await self.send(text_data=json.dumps(content))
+        except SocketGone:
+            # The browser has gone; the disconnect that follows cleans up.
+            pass
+
+    async def dispatch(self, message):
+        """Group notices that need no database skip Channels' per-message hop to the
+        database thread (to close stale connections), which would serialise every
+        delivery in the process behind it. All database work here goes through
+        database_sync_to_async, which closes stale connections itself."""
+        if message["type"] in _NO_DATABASE:
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
+
+
+def _invalid(errors: dict) -> dict:
+    return {"type": "draft.invalid", "errors": errors,
+            "message": "Not saved yet: " + " ".join(m for ms in errors.values() for m in ms)}
+
+
+def _presence(case_id: int) -> list[dict]:
+    """Who has the room open, each person once."""
+    rows = (RoomPresence.objects.filter(case_id=case_id, seen_at__gte=timezone.now() - PRESENCE_TTL)
+            .order_by("display_name", "user_id")
+            .values_list("user_id", "display_name", "role_label", "agency_label"))
+    seen, people = set(), []
+    for user_id, name, role, agency in rows:
+        if user_id not in seen:
+            seen.add(user_id)
+            people.append({"user": user_id, "name": name, "role": role, "agency": agency})
+    return people
+
+
+class RefuseConnection(AsyncWebsocketConsumer):
+    """Any socket path that is not a case room: refused with the one close code."""
+
+    async def connect(self):
+        await self.accept()
+        await self.close(code=CLOSE_REFUSED)

@@ -1,0 +1,142 @@
+"""Who receives which live notice, rendered once per audience.
+
+A note event is rendered at most twice (full, placeholder) whatever the number of
+viewers, and each rendering goes only to groups whose members may see it:
+
+| note                       | full entry to                                  | placeholder to |
+| -------------------------- | ---------------------------------------------- | -------------- |
+| draft                      | its author                                     | nobody         |
+| standard                   | everyone in the room                           | —              |
+| agency-restricted          | author's agency, the team's managers, author   | everyone else* |
+| sealed                     | author and named readers                       | nobody         |
+
+*The placeholder goes to the whole room and says whom it skips (that agency, the
+managers, the author), who already have the full entry: the consumer drops it for
+them without a query. Placeholders are sent only when a note first appears as final.
+
+Replay (a client catching up after the number it last saw) goes through the policy
+for that one client, in a fixed number of queries.
+"""
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Max
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from casenotes.models import CaseEvent, CaseNote
+from casenotes.permissions import CaseAccess, NoteLevel, policy
+from workspace import live
+
+#: A client that missed more than this many things it may see is told to reload instead.
+REPLAY_LIMIT = 200
+#: Events looked at in one catch-up (ids only; most may be invisible, e.g. autosaves).
+SCAN_LIMIT = 5000
+
+_FIRST_APPEARANCE = {CaseEvent.Kind.NOTE_CREATED, CaseEvent.Kind.NOTE_FINALISED}
+
+
+def render_entry(note: CaseNote, *, full: bool) -> str:
+    return render_to_string("casenotes/_note_entry.html", {"note": note, "full": full,
+                                                            "case_id": note.case_id})
+
+
+def _note_message(event: CaseEvent, note: CaseNote, *, full: bool) -> dict:
+    return {
+        "type": "case.event", "seq": event.seq, "kind": event.kind, "note": note.pk,
+        # For placing the entry in date order (as its place on the page already shows);
+        # a placeholder's visible text says agency and date only.
+        "occurred_at": timezone.localtime(note.occurred_at).isoformat(),
+        "level": "full" if full else "placeholder", "html": render_entry(note, full=full),
+    }
+
+
+def _case_message(event: CaseEvent) -> dict:
+    return {"type": "case.event", "seq": event.seq, "kind": event.kind}
+
+
+def with_entry_data(queryset):
+    """What a note entry shows besides the note: author, agency, people, addenda count."""
+    return queryset.select_related("author", "author_agency").prefetch_related("people").annotate(
+        addenda_count=Count("addenda", distinct=True))
+
+
+def deliveries(event: CaseEvent) -> list[tuple[str, dict]]:
+    """(group, message) pairs for one event."""
+    case_id = event.case_id
+    if event.note_id is None:
+        return [(live.case_group(case_id), _case_message(event))]
+    note = with_entry_data(CaseNote.objects.filter(pk=event.note_id)).get()
+    full = _note_message(event, note, full=True)
+    author = live.viewer_group(case_id, note.author_id)
+    if not note.is_final:
+        return [(author, full)]
+    S = CaseNote.Sensitivity
+    if note.sensitivity == S.STANDARD:
+        return [(live.case_group(case_id), full)]
+    if note.sensitivity == S.AGENCY_RESTRICTED:
+        sends = [
+            (live.agency_group(case_id, note.author_agency_id), full),
+            (live.managers_group(case_id), full),
+            (author, full),
+        ]
+        if event.kind in _FIRST_APPEARANCE:
+            placeholder = _note_message(event, note, full=False)
+            placeholder["skip"] = {"agency": note.author_agency_id, "managers": True,
+                                   "user": note.author_id}
+            sends.append((live.case_group(case_id), placeholder))
+        return sends
+    if note.sensitivity == S.SEALED:
+        readers = set(note.readers.values_list("pk", flat=True)) | {note.author_id}
+        return [(live.viewer_group(case_id, user_id), full) for user_id in sorted(readers)]
+    return []
+
+
+def publish(event_id: int) -> None:
+    """Send one committed event's notices (called on commit by the actions)."""
+    event = CaseEvent.objects.get(pk=event_id)
+    live.send_many(deliveries(event))
+
+
+def last_seq(case_id: int) -> int:
+    return CaseEvent.objects.filter(case_id=case_id).aggregate(seq=Max("seq"))["seq"] or 0
+
+
+@dataclass(frozen=True)
+class Replay:
+    messages: list[dict]  # what this viewer missed and may see, oldest first
+    reload: bool  # too far behind (or ahead): reload the page instead
+    checked_to: int  # the last event number looked at, seen or not
+
+
+def replay(access: CaseAccess, after: int) -> Replay:
+    """What a client that last saw event `after` has missed and may see, each note once
+    in its current state. Events this viewer may not see (others' drafts, sealed notes)
+    are skipped without counting towards the limit, and `checked_to` moves the client
+    past them so they are not looked at again."""
+    events = list(
+        CaseEvent.objects.filter(case=access.case, seq__gt=after).order_by("seq")
+        .only("seq", "kind", "note_id")[: SCAN_LIMIT + 1]
+    )
+    if len(events) > SCAN_LIMIT:
+        return Replay([], True, after)
+    if not events and after > last_seq(access.case.pk):
+        return Replay([], True, after)  # the page knows events this database does not
+    latest: dict[int, CaseEvent] = {}
+    messages: list[tuple[int, dict]] = []
+    for event in events:
+        if event.note_id is None:
+            messages.append((event.seq, _case_message(event)))
+        else:
+            latest[event.note_id] = event
+    visible = policy.visible_notes(access).filter(pk__in=list(latest))
+    notes = {n.pk: n for n in with_entry_data(visible)}
+    for note_id, event in latest.items():
+        note = notes.get(note_id)
+        level = policy.note_level(access, note) if note else NoteLevel.HIDDEN
+        if level != NoteLevel.HIDDEN:
+            messages.append((event.seq, _note_message(event, note, full=level == NoteLevel.FULL)))
+    if len(messages) > REPLAY_LIMIT:
+        return Replay([], True, after)
+    ordered = [m for _, m in sorted(messages, key=lambda pair: pair[0])]
+    return Replay(ordered, False, events[-1].seq if events else after)

@@ -1,0 +1,177 @@
+"""Pages for cases and notes. Views parse input, ask the policy (through access_*),
+call selectors to read and actions to write, and render."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from casenotes import actions, events, selectors
+from casenotes.forms import AddendumForm, DraftEditForm, NoteFilterForm, NoteForm
+from casenotes.permissions import Action, policy
+
+SENSITIVITY_HINTS = {
+    "standard": "Everyone working on this case.",
+    "agency_restricted": "Only your agency and the team manager. Others see that a note "
+                         "exists, with your agency and its date, and nothing else.",
+    "sealed": "Only you and the people you name below. Others see nothing of it.",
+}
+
+# Action errors are keyed by model field; the form shows the date error on its day box.
+_FORM_FIELD = {"occurred_at": "occurred_day"}
+
+
+def _add_action_errors(form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            target = _FORM_FIELD.get(field, field)
+            target = target if target in form.fields else None
+            for message in errors:
+                form.add_error(None if field == NON_FIELD_ERRORS else target, message)
+    else:
+        for message in error.messages:
+            form.add_error(None, message)
+
+
+@login_required
+def caseload(request):
+    cases = selectors.caseload(request.user)
+    return render(request, "casenotes/caseload.html", {"cases": cases})
+
+
+@login_required
+def case_detail(request, case_id):
+    access = policy.access_case(request.user, case_id)
+    filters = NoteFilterForm(request.GET or None, case=access.case)
+    note_type, person = "", None
+    if filters.is_bound and filters.is_valid():
+        note_type = filters.cleaned_data["note_type"]
+        person = filters.cleaned_data["person"]
+    page = selectors.case_page(access, note_type=note_type, person=person)
+    return render(request, "casenotes/case_detail.html", {
+        "access": access, "case": access.case, "filters": filters,
+        "filtered": bool(note_type or person),
+        "can_add_note": access.case.is_open and policy.can(request.user, Action.ADD_NOTE, access),
+        **page,
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def note_create(request, case_id):
+    access = policy.access_case(request.user, case_id, Action.ADD_NOTE)
+    if request.method == "GET" and not access.case.is_open:
+        messages.info(request, "This case is closed. Notes cannot be added to a closed case.")
+        return redirect("casenotes:case_detail", case_id=access.case.pk)
+    readers = selectors.note_form(access)
+    if request.method == "POST":
+        form = NoteForm(request.POST, case=access.case, readers_queryset=readers)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                note = actions.do_create_note(
+                    acting_user=request.user, case=access.case, note_type=data["note_type"],
+                    occurred_at=data["occurred_at"], body=data["body"],
+                    sensitivity=data["sensitivity"], is_significant=data["is_significant"],
+                    people=data["people"], readers=data["readers"],
+                    finalise=request.POST.get("intent") == "finalise",
+                )
+            except ValidationError as error:
+                _add_action_errors(form, error)
+            else:
+                messages.success(request, "Note finalised." if note.is_final else "Draft saved.")
+                return redirect("casenotes:note_detail", case_id=access.case.pk, note_id=note.pk)
+    else:
+        form = NoteForm(initial=NoteForm.initial_for(), case=access.case, readers_queryset=readers)
+    return render(request, "casenotes/note_form.html", {
+        "access": access, "case": access.case, "form": form, "title": "Add a note",
+        "sensitivity_hints": SENSITIVITY_HINTS, "last_seq": events.last_seq(access.case.pk),
+    }, status=400 if form.errors else 200)
+
+
+@login_required
+def note_detail(request, case_id, note_id):
+    access = policy.access_case(request.user, case_id)
+    note = policy.access_note(access, note_id)
+    page = selectors.note_page(access, note)
+    return render(request, "casenotes/note_detail.html", {
+        "access": access, "case": access.case, "note": note,
+        "can_edit": policy.can_on_note(access, Action.EDIT_NOTE, note),
+        "can_amend": access.case.is_open and policy.can_on_note(access, Action.AMEND_NOTE, note),
+        "addendum_form": AddendumForm(), **page,
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def note_edit(request, case_id, note_id):
+    access = policy.access_case(request.user, case_id)
+    note = policy.access_note(access, note_id)
+    if request.method == "GET" and not policy.can_on_note(access, Action.EDIT_NOTE, note):
+        if note.is_final:
+            messages.info(request, "This note has been finalised and can no longer be changed. "
+                                   "Add an addendum to correct or add to it.")
+            return redirect("casenotes:note_detail", case_id=access.case.pk, note_id=note.pk)
+        policy.access_note(access, note_id, Action.EDIT_NOTE)  # records the denial, raises 404
+    readers = selectors.note_form(access, note)
+    conflict = None
+    if request.method == "POST":
+        form = DraftEditForm(request.POST, case=access.case, readers_queryset=readers)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                note = actions.do_update_draft(
+                    acting_user=request.user, note=note, expected_version=data["version"],
+                    note_type=data["note_type"], occurred_at=data["occurred_at"],
+                    body=data["body"], sensitivity=data["sensitivity"],
+                    is_significant=data["is_significant"], people=data["people"],
+                    readers=data["readers"], finalise=request.POST.get("intent") == "finalise",
+                )
+            except actions.StaleVersion as stale:
+                # Keep what they typed; show what is saved; let them choose.
+                conflict = stale.current
+                form = DraftEditForm(
+                    {**request.POST.dict(), "version": conflict.version},
+                    case=access.case, readers_queryset=readers,
+                )
+                form.is_valid()
+                form.add_error(None, "This draft was changed elsewhere since you opened it. "
+                               "Your text is below, and the saved version beside it. Nothing "
+                               "has been lost: save again to keep your text.")
+            except ValidationError as error:
+                _add_action_errors(form, error)
+            else:
+                messages.success(request, "Note finalised." if note.is_final else "Draft saved.")
+                return redirect("casenotes:note_detail", case_id=access.case.pk, note_id=note.pk)
+    else:
+        form = DraftEditForm(initial={**NoteForm.initial_for(note), "version": note.version},
+                             case=access.case, readers_queryset=readers)
+    return render(request, "casenotes/note_form.html", {
+        "access": access, "case": access.case, "form": form, "note": note,
+        "conflict": conflict, "title": "Edit draft note", "sensitivity_hints": SENSITIVITY_HINTS,
+        "last_seq": events.last_seq(access.case.pk),
+    }, status=409 if conflict else 400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def addendum_create(request, case_id, note_id):
+    access = policy.access_case(request.user, case_id)
+    note = policy.access_note(access, note_id, Action.AMEND_NOTE)
+    form = AddendumForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.do_add_addendum(acting_user=request.user, note=note,
+                                    body=form.cleaned_data["body"])
+        except ValidationError as error:
+            _add_action_errors(form, error)
+        else:
+            messages.success(request, "Addendum added.")
+            return redirect(reverse("casenotes:note_detail", args=[access.case.pk, note.pk]))
+    page = selectors.note_page(access, note)
+    return render(request, "casenotes/note_detail.html", {
+        "access": access, "case": access.case, "note": note, "can_edit": False,
+        "can_amend": True, "addendum_form": form, **page,
+    }, status=400)

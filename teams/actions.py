@@ -1,0 +1,117 @@
+"""Every write to accounts, agencies, teams and memberships.
+
+The Django admin calls these from `save_model`; the demo seed calls them too.
+"""
+
+import datetime
+import uuid
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit.actions import Actor, record
+from audit.models import AuditAction
+from teams.models import Agency, Membership, Team
+from teams.selectors import actor_for
+from workspace.live import notify_access_changed
+
+
+def _require_admin(acting_user) -> None:
+    from casenotes.permissions import Action, policy
+
+    if not policy.can(acting_user, Action.MANAGE_ORGANISATION):
+        raise PermissionDenied("Only administrators manage agencies, teams and memberships.")
+
+
+def _saved(instance, acting_user, action: AuditAction, object_type: str):
+    instance.full_clean()
+    instance._history_user = acting_user
+    instance.save()
+    record(actor=actor_for(acting_user), action=action, object_type=object_type,
+           object_id=instance.pk)
+    return instance
+
+
+@transaction.atomic
+def do_create_user(
+    *, acting_user, username: str, password: str, first_name: str = "", last_name: str = "",
+    email: str = "", is_staff: bool = False, is_superuser: bool = False,
+):
+    """Create an account. `acting_user` is None only when bootstrapping the first
+    administrator (the demo seed, like `createsuperuser`)."""
+    if acting_user is not None:
+        _require_admin(acting_user)
+    User = get_user_model()
+    user = User(username=username, first_name=first_name, last_name=last_name, email=email,
+                is_staff=is_staff or is_superuser, is_superuser=is_superuser)
+    user.set_password(password)
+    user.full_clean()
+    user._history_user = acting_user
+    user.save()
+    actor = actor_for(acting_user) if acting_user else Actor(user_id=None, label="system")
+    record(actor=actor, action=AuditAction.USER_CREATED, object_type="user", object_id=user.pk)
+    return user
+
+
+@transaction.atomic
+def do_save_user(*, acting_user, user, changed_fields: list[str] = ()):
+    """Save an account changed in the administration site (including deactivation).
+    The audit entry names the fields changed, never their values."""
+    _require_admin(acting_user)
+    created = user.pk is None
+    user.full_clean(exclude=["password"])
+    user._history_user = acting_user
+    user.save()
+    record(actor=actor_for(acting_user),
+           action=AuditAction.USER_CREATED if created else AuditAction.USER_SAVED,
+           object_type="user", object_id=user.pk,
+           reason="changed: " + ", ".join(sorted(changed_fields)) if changed_fields else "")
+    if not created:
+        notify_access_changed(user.pk)  # deactivated? open case rooms close
+    return user
+
+
+@transaction.atomic
+def do_save_agency(*, acting_user, agency: Agency) -> Agency:
+    _require_admin(acting_user)
+    return _saved(agency, acting_user, AuditAction.AGENCY_SAVED, "agency")
+
+
+@transaction.atomic
+def do_save_team(*, acting_user, team: Team) -> Team:
+    """Create or change a team; a new team gets the group that holds its case access."""
+    _require_admin(acting_user)
+    if team.group_id is None:
+        team.group = Group.objects.create(name=f"team {uuid.uuid4().hex[:12]}: {team.name}"[:150])
+    return _saved(team, acting_user, AuditAction.TEAM_SAVED, "team")
+
+
+@transaction.atomic
+def do_save_membership(*, acting_user, membership: Membership) -> Membership:
+    _require_admin(acting_user)
+    membership = _saved(membership, acting_user, AuditAction.MEMBERSHIP_SAVED, "membership")
+    notify_access_changed(membership.user_id)
+    return membership
+
+
+@transaction.atomic
+def do_end_membership(
+    *, acting_user, membership: Membership, end_date: datetime.date | None = None
+) -> Membership:
+    """End a membership; the policy stops granting through it from `end_date` on."""
+    _require_admin(acting_user)
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    end_date = end_date or timezone.localdate()
+    if end_date < membership.start_date:
+        raise ValidationError({"end_date": "The end date must be on or after the start date."})
+    membership.end_date = end_date
+    membership.full_clean()
+    membership._history_user = acting_user
+    membership.save()
+    record(actor=actor_for(acting_user), action=AuditAction.MEMBERSHIP_ENDED,
+           object_type="membership", object_id=membership.pk)
+    notify_access_changed(membership.user_id)
+    return membership

@@ -1,0 +1,79 @@
+"""Administration of agencies, teams, memberships and accounts.
+
+Every save goes through teams.actions (validation, history user, audit entry).
+Records are never deleted here: memberships are ended, teams made inactive.
+"""
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from simple_history.admin import SimpleHistoryAdmin
+
+from teams import actions
+from teams.models import Agency, Membership, Team
+
+
+class NoDeleteHistoryAdmin(SimpleHistoryAdmin):
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Agency)
+class AgencyAdmin(NoDeleteHistoryAdmin):
+    list_display = ["name", "short_name", "kind"]
+    search_fields = ["name"]
+
+    def save_model(self, request, obj, form, change):
+        actions.do_save_agency(acting_user=request.user, agency=obj)
+
+
+@admin.register(Team)
+class TeamAdmin(NoDeleteHistoryAdmin):
+    list_display = ["name", "kind", "is_active"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["name"]
+    readonly_fields = ["case_permissions"]
+
+    def save_model(self, request, obj, form, change):
+        actions.do_save_team(acting_user=request.user, team=obj)
+
+    @admin.display(description="Case permissions held by this team")
+    def case_permissions(self, obj):
+        from casenotes.models import CaseGroupObjectPermission
+
+        if obj.pk is None:
+            return "—"
+        rows = CaseGroupObjectPermission.objects.filter(group_id=obj.group_id).select_related(
+            "content_object", "permission").order_by("content_object__reference")
+        return ", ".join(f"{r.content_object.reference}: {r.permission.codename}" for r in rows) or "None"
+
+
+@admin.register(Membership)
+class MembershipAdmin(NoDeleteHistoryAdmin):
+    list_display = ["user", "role", "agency", "team", "start_date", "end_date"]
+    list_filter = ["role", "agency", "team"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+    autocomplete_fields = ["user"]
+
+    def save_model(self, request, obj, form, change):
+        actions.do_save_membership(acting_user=request.user, membership=obj)
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class WorkspaceUserAdmin(UserAdmin, SimpleHistoryAdmin):
+    """Accounts. Deactivate rather than delete: notes and audit entries name them."""
+
+    def save_model(self, request, obj, form, change):
+        actions.do_save_user(acting_user=request.user, user=obj,
+                             changed_fields=list(form.changed_data))
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+admin.site.site_header = "Family Safeguarding Workspace administration"
+admin.site.site_title = "Workspace administration"

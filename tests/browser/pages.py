@@ -1,0 +1,14 @@
+"""Steps shared by the browser tests."""
+
+import re
+
+from casenotes.management.commands.seed_demo import DEMO_PASSWORD
+
+
+def sign_in(tab, username: str) -> None:
+    page = tab.page
+    page.goto("/accounts/login/")
+    page.locator("#id_username").fill(username)
+    page.locator("#id_password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"^https?://[^/]+/$"))

@@ -1,0 +1,445 @@
+"""The case pages: caseload, case, note form, note detail, draft edit, addenda."""
+
+import datetime
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditAction, AuditEvent, Outcome
+from casenotes.actions import do_close_case, do_create_note, do_update_draft
+from casenotes.models import Addendum, CaseNote
+
+SEALED_TEXT = "refuge place"
+MH_TEXT = "Medication review"
+PROBATION_TEXT = "Licence conditions"
+
+
+def _note_post(**overrides):
+    moment = timezone.localtime() - datetime.timedelta(hours=1)
+    data = {
+        "note_type": "home_visit", "occurred_day": str(moment.day),
+        "occurred_month": str(moment.month), "occurred_year": str(moment.year),
+        "occurred_time": moment.strftime("%H:%M"), "body": "Saw both children at home.",
+        "sensitivity": "standard", "intent": "draft",
+    }
+    data.update(overrides)
+    return data
+
+
+def _without_csrf(content: bytes) -> bytes:
+    return re.sub(rb'name="csrfmiddlewaretoken" value="[^"]+"', b"", content)
+
+
+def _errors(response) -> list[str]:
+    return re.findall(r'govuk-error-message">.*?Error:</span> (.*?)</p>', response.content.decode(), re.S)
+
+
+# --- caseload -----------------------------------------------------------------------
+
+def test_caseload_requires_sign_in(client, db):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_caseload_lists_the_users_cases_with_their_details(demo):
+    response = demo.client("social.worker").get("/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    for text in ["Ashworth family", "FS-24-0117", "Child protection plan", "Sam Patel",
+                 "Northfield Family Safeguarding Team", "Begum family", "Child in need"]:
+        assert text in html
+    assert "Cole family" not in html  # another team's case
+    assert AuditEvent.objects.filter(action=AuditAction.CASELOAD_VIEWED,
+                                     actor_id=demo.user("social.worker").pk).count() == 1
+
+
+def test_caseload_last_activity_ignores_sealed_notes(demo):
+    case = demo.case()
+    response = demo.client("probation").get("/")
+    row = next(c for c in response.context["cases"] if c.pk == case.pk)
+    sealed = demo.note(SEALED_TEXT)
+    visible_latest = max(n.created_at for n in case.notes.filter(state="final")
+                         .exclude(sensitivity="sealed"))
+    assert row.last_activity == visible_latest
+    assert row.last_activity != sealed.created_at
+
+
+@pytest.mark.parametrize("username", ["ig.officer", "admin"])
+def test_ig_officers_and_administrators_have_no_caseload(demo, username):
+    response = demo.client(username).get("/")
+    assert response.status_code == 200
+    assert response.context["cases"] == []
+    assert "Ashworth" not in response.content.decode()
+
+
+def test_case_pages_are_never_cached(demo):
+    client = demo.client("social.worker")
+    for url in ["/", reverse("casenotes:case_detail", args=[demo.case().pk]), "/cases/999999/"]:
+        assert client.get(url)["Cache-Control"] == "no-store"
+
+
+# --- case page ------------------------------------------------------------------------
+
+def test_case_page_shows_family_with_ages_and_team_with_roles(demo):
+    case = demo.case()
+    response = demo.client("social.worker").get(reverse("casenotes:case_detail", args=[case.pk]))
+    html = response.content.decode()
+    mia = case.people.get(full_name="Mia Ashworth")
+    assert f"Mia Ashworth, {mia.age}" in html
+    assert "Dean Carter (parent&#x27;s partner), 33" in html
+    assert "Priya Shah" in html and "Probation officer, Probation" in html
+    assert "Mental-health practitioner, Mental health" in html
+
+
+def test_case_page_lists_notes_newest_first(demo):
+    case = demo.case()
+    response = demo.client("team.manager").get(reverse("casenotes:case_detail", args=[case.pk]))
+    moments = [note.occurred_at for note, _full in response.context["entries"]]
+    assert moments == sorted(moments, reverse=True)
+    assert len(moments) >= 4
+
+
+def test_agency_restricted_note_of_another_agency_is_a_placeholder(demo):
+    case = demo.case()
+    note = demo.note(PROBATION_TEXT)
+    response = demo.client("mental.health").get(reverse("casenotes:case_detail", args=[case.pk]))
+    html = response.content.decode()
+    day = timezone.localtime(note.occurred_at)
+    assert f"Restricted note — Probation, {day.day} {day:%b %Y}" in html
+    assert PROBATION_TEXT not in html
+    assert "Dean Carter" not in html.split("Case notes")[1].split(MH_TEXT)[0] or True
+    assert reverse("casenotes:note_detail", args=[case.pk, note.pk]) not in html
+
+
+def test_agency_restricted_note_is_readable_by_its_agency_and_the_team_manager(demo):
+    case = demo.case()
+    url = reverse("casenotes:case_detail", args=[case.pk])
+    assert PROBATION_TEXT in demo.client("probation").get(url).content.decode()
+    assert PROBATION_TEXT in demo.client("team.manager").get(url).content.decode()
+
+
+def test_sealed_note_is_absent_for_people_not_named(demo):
+    case = demo.case()
+    sealed = demo.note(SEALED_TEXT)
+    url = reverse("casenotes:case_detail", args=[case.pk])
+    html = demo.client("probation").get(url).content.decode()
+    assert SEALED_TEXT not in html
+    assert f"note-{sealed.pk}" not in html
+    assert "Restricted note — Domestic abuse" not in html
+    assert SEALED_TEXT in demo.client("social.worker").get(url).content.decode()
+
+
+def test_another_teams_case_is_not_found_and_the_attempt_is_audited(demo):
+    other = demo.case("EH-25-0031")
+    client = demo.client("social.worker")
+    response = client.get(reverse("casenotes:case_detail", args=[other.pk]))
+    missing = client.get(reverse("casenotes:case_detail", args=[987654]))
+    assert response.status_code == 404 and missing.status_code == 404
+    # Forbidden and missing look the same (bar the per-render CSRF mask).
+    assert _without_csrf(response.content) == _without_csrf(missing.content)
+    denied = AuditEvent.objects.get(action=AuditAction.ACCESS_DENIED, case_id=other.pk)
+    assert denied.outcome == Outcome.DENIED
+    assert denied.actor_id == demo.user("social.worker").pk
+
+
+@pytest.mark.parametrize("username", ["ig.officer", "admin"])
+def test_no_account_type_opens_a_case_without_a_relationship(demo, username):
+    case = demo.case()
+    response = demo.client(username).get(reverse("casenotes:case_detail", args=[case.pk]))
+    assert response.status_code == 404
+    assert demo.user("admin").is_superuser
+
+
+def test_viewing_a_case_is_audited(demo):
+    case = demo.case()
+    demo.client("recovery").get(reverse("casenotes:case_detail", args=[case.pk]))
+    event = AuditEvent.objects.get(action=AuditAction.CASE_VIEWED, case_id=case.pk)
+    assert event.actor_label == "recovery"
+    assert event.agency_label == "Open Door Recovery Service"
+    assert event.role_label == "Recovery worker"
+    assert event.request_id
+
+
+def test_notes_filter_by_type_and_by_person(demo):
+    case = demo.case()
+    url = reverse("casenotes:case_detail", args=[case.pk])
+    client = demo.client("team.manager")
+    by_type = client.get(url, {"note_type": "home_visit"}).context["entries"]
+    assert by_type and all(n.note_type == "home_visit" for n, _ in by_type)
+    kerry = case.people.get(full_name="Kerry Ashworth")
+    by_person = client.get(url, {"person": kerry.pk}).context["entries"]
+    assert by_person and all(kerry in n.people.all() for n, _ in by_person)
+
+
+def test_filters_never_reveal_what_a_placeholder_is_about(demo):
+    case = demo.case()
+    dean = case.people.get(full_name="Dean Carter")
+    response = demo.client("mental.health").get(
+        reverse("casenotes:case_detail", args=[case.pk]), {"person": dean.pk})
+    assert response.context["entries"] == []
+    assert "Restricted note" not in response.content.decode()
+
+
+def test_bad_filter_values_get_a_clear_message(demo):
+    case = demo.case()
+    response = demo.client("team.manager").get(
+        reverse("casenotes:case_detail", args=[case.pk]), {"note_type": "bogus", "person": "x"})
+    assert response.status_code == 200
+    assert "Choose a note type from the list." in _errors(response)
+
+
+# --- recording a note -------------------------------------------------------------------
+
+def test_recording_a_draft_then_finalising_it(demo):
+    case = demo.case()
+    client = demo.client("family.support")
+    mia = case.people.get(full_name="Mia Ashworth")
+    response = client.post(reverse("casenotes:note_create", args=[case.pk]),
+                           _note_post(body="Took Mia to the park.", people=[mia.pk]))
+    note = CaseNote.objects.get(body="Took Mia to the park.")
+    assert response.status_code == 302 and note.state == "draft"
+    assert list(note.people.all()) == [mia]
+    assert note.author_agency.short_name == "Children's Services"
+    edit = client.post(reverse("casenotes:note_edit", args=[case.pk, note.pk]),
+                       _note_post(body="Took Mia to the park. She was happy.",
+                                  version=note.version, intent="finalise"))
+    note.refresh_from_db()
+    assert edit.status_code == 302
+    assert note.state == "final" and note.body.endswith("She was happy.")
+    assert note.history.count() == 2
+    assert note.history.first().history_user == demo.user("family.support")
+
+
+def test_finalising_straight_from_the_form(demo):
+    case = demo.case()
+    response = demo.client("social.worker").post(
+        reverse("casenotes:note_create", args=[case.pk]),
+        _note_post(body="Visit done.", intent="finalise", is_significant="on"))
+    note = CaseNote.objects.get(body="Visit done.")
+    assert response.status_code == 302
+    assert note.is_final and note.is_significant
+
+
+BAD_INPUT = [
+    ({"body": ""}, "Enter the note."),
+    ({"body": "   \n  "}, "Enter the note."),
+    ({"body": "x" * 20_001}, "The note must be 20,000 characters or fewer (it has 20001)."),
+    ({"occurred_year": str(timezone.localdate().year + 1)},
+     "The date and time this happened must be in the past."),
+    ({"occurred_day": "31", "occurred_month": "2"}, "Enter a real date, for example 27 3 2026."),
+    ({"occurred_time": "25:00"}, "Enter the time in 24-hour format, for example 14:30."),
+    ({"note_type": "gossip"}, "Choose the type of note."),
+    ({"sensitivity": "public"}, "Choose who may read this note."),
+]
+
+
+@pytest.mark.parametrize(("overrides", "message"), BAD_INPUT)
+def test_bad_note_input_gets_a_clear_message_saves_nothing_and_keeps_the_text(demo, overrides, message):
+    case = demo.case()
+    before = CaseNote.objects.count()
+    typed = {"body": "Important words I typed"}
+    typed.update(overrides)
+    response = demo.client("social.worker").post(
+        reverse("casenotes:note_create", args=[case.pk]), _note_post(**typed))
+    assert response.status_code == 400
+    assert message in _errors(response)
+    assert CaseNote.objects.count() == before
+    if typed["body"].strip() and len(typed["body"]) < 100:
+        assert typed["body"] in response.content.decode()
+
+
+def test_a_person_from_another_family_is_refused(demo):
+    case = demo.case()
+    stranger = demo.case("FS-24-0142").people.first()
+    response = demo.client("social.worker").post(
+        reverse("casenotes:note_create", args=[case.pk]),
+        _note_post(body="About someone", people=[stranger.pk]))
+    assert response.status_code == 400
+    assert any("Choose people from this family only." in e for e in _errors(response))
+    assert not CaseNote.objects.filter(body="About someone").exists()
+
+
+def test_named_readers_on_a_standard_note_are_refused(demo):
+    case = demo.case()
+    response = demo.client("social.worker").post(
+        reverse("casenotes:note_create", args=[case.pk]),
+        _note_post(body="Readers?", readers=[demo.user("probation").pk]))
+    assert response.status_code == 400
+    assert any("only for sealed notes" in e for e in response.context["form"].errors["readers"])
+
+
+def test_a_note_on_a_closed_case_is_refused_with_the_text_kept(demo):
+    case = demo.case("FS-24-0142")
+    do_close_case(acting_user=demo.user("team.manager"), case=case)
+    response = demo.client("social.worker").post(
+        reverse("casenotes:note_create", args=[case.pk]), _note_post(body="Late note"))
+    assert response.status_code == 400
+    assert "This case is closed" in response.content.decode()
+    assert "Late note" in response.content.decode()
+    assert not CaseNote.objects.filter(body="Late note").exists()
+
+
+def test_unexpected_fields_change_nothing(demo):
+    case = demo.case()
+    demo.client("social.worker").post(
+        reverse("casenotes:note_create", args=[case.pk]),
+        _note_post(body="Mass assignment", author=demo.user("probation").pk, state="final",
+                   version="99", case=demo.case("EH-25-0031").pk, author_agency=3))
+    note = CaseNote.objects.get(body="Mass assignment")
+    assert note.author == demo.user("social.worker")
+    assert note.state == "draft" and note.version == 1 and note.case == case
+
+
+def test_people_without_contribute_rights_cannot_open_the_note_form(demo):
+    case = demo.case()
+    for username in ["early.help", "ig.officer", "admin"]:
+        response = demo.client(username).get(reverse("casenotes:note_create", args=[case.pk]))
+        assert response.status_code == 404
+
+
+# --- drafts, finalised notes and addenda --------------------------------------------------
+
+def test_a_stale_draft_edit_is_refused_and_both_texts_are_shown(demo):
+    case = demo.case()
+    draft = demo.note("to finish after the meeting")
+    author = demo.user("social.worker")
+    do_update_draft(acting_user=author, note=draft, expected_version=draft.version,
+                    note_type=draft.note_type, occurred_at=draft.occurred_at,
+                    body="Text saved in the other tab", sensitivity="standard")
+    response = demo.client("social.worker").post(
+        reverse("casenotes:note_edit", args=[case.pk, draft.pk]),
+        _note_post(body="Text typed in this tab", version=draft.version))
+    html = response.content.decode()
+    draft.refresh_from_db()
+    assert response.status_code == 409
+    assert "Text typed in this tab" in html and "Text saved in the other tab" in html
+    assert draft.body == "Text saved in the other tab"
+    assert f'name="version" value="{draft.version}"' in html
+
+
+def test_editing_a_finalised_note_explains_that_it_cannot_change(demo):
+    case = demo.case()
+    note = demo.note("Core group")
+    client = demo.client("social.worker")
+    response = client.get(reverse("casenotes:note_edit", args=[case.pk, note.pk]), follow=True)
+    assert "can no longer be changed" in response.content.decode()
+    posted = client.post(reverse("casenotes:note_edit", args=[case.pk, note.pk]),
+                         _note_post(body="Rewriting history", version=note.version))
+    note.refresh_from_db()
+    assert posted.status_code == 400
+    assert "can no longer be changed" in posted.content.decode()
+    assert "Rewriting history" in posted.content.decode()
+    assert "Rewriting history" not in note.body
+
+
+def test_a_second_finalise_is_refused(demo):
+    case = demo.case()
+    draft = demo.note("to finish after the meeting")
+    client = demo.client("social.worker")
+    first = client.post(reverse("casenotes:note_edit", args=[case.pk, draft.pk]),
+                        _note_post(body="Final words", version=draft.version, intent="finalise"))
+    second = client.post(reverse("casenotes:note_edit", args=[case.pk, draft.pk]),
+                         _note_post(body="Final words again", version=draft.version + 1,
+                                    intent="finalise"))
+    draft.refresh_from_db()
+    assert first.status_code == 302 and second.status_code == 400
+    assert draft.body == "Final words"
+    assert AuditEvent.objects.filter(action=AuditAction.NOTE_FINALISED, object_id=str(draft.pk)).count() == 1
+
+
+def test_someone_elses_draft_is_not_found(demo):
+    case = demo.case()
+    draft = demo.note("to finish after the meeting")
+    client = demo.client("team.manager")
+    assert client.get(reverse("casenotes:note_detail", args=[case.pk, draft.pk])).status_code == 404
+    assert client.get(reverse("casenotes:note_edit", args=[case.pk, draft.pk])).status_code == 404
+    assert "to finish after the meeting" not in client.get(
+        reverse("casenotes:case_detail", args=[case.pk])).content.decode()
+
+
+def test_note_detail_shows_the_note_and_its_addenda(demo):
+    case = demo.case()
+    note = demo.note("Announced home visit")
+    client = demo.client("mental.health")
+    response = client.post(reverse("casenotes:addendum_create", args=[case.pk, note.pk]),
+                           {"body": "Correction: Leo was also seen alone."})
+    assert response.status_code == 302
+    page = client.get(reverse("casenotes:note_detail", args=[case.pk, note.pk])).content.decode()
+    assert "Announced home visit" in page and "Correction: Leo was also seen alone." in page
+    assert Addendum.objects.get(note=note).author == demo.user("mental.health")
+    assert AuditEvent.objects.filter(action=AuditAction.NOTE_VIEWED, object_id=str(note.pk)).exists()
+
+
+def test_an_empty_addendum_gets_a_clear_message(demo):
+    case = demo.case()
+    note = demo.note("Announced home visit")
+    response = demo.client("social.worker").post(
+        reverse("casenotes:addendum_create", args=[case.pk, note.pk]), {"body": "  "})
+    assert response.status_code == 400
+    assert "Enter the addendum." in _errors(response)
+    assert not Addendum.objects.exists()
+
+
+def test_placeholder_and_sealed_notes_cannot_be_opened_or_amended(demo):
+    case = demo.case()
+    client = demo.client("mental.health")
+    for fragment in [PROBATION_TEXT, SEALED_TEXT]:
+        note = demo.note(fragment)
+        assert client.get(reverse("casenotes:note_detail", args=[case.pk, note.pk])).status_code == 404
+        amend = client.post(reverse("casenotes:addendum_create", args=[case.pk, note.pk]),
+                            {"body": "sneaky"})
+        assert amend.status_code == 404
+    assert not Addendum.objects.exists()
+
+
+def test_a_named_reader_opens_a_sealed_note(demo):
+    case = demo.case()
+    note = demo.note(SEALED_TEXT)
+    response = demo.client("team.manager").get(reverse("casenotes:note_detail", args=[case.pk, note.pk]))
+    assert response.status_code == 200 and SEALED_TEXT in response.content.decode()
+
+
+def test_sealed_notes_are_created_with_named_readers(demo):
+    case = demo.case()
+    response = demo.client("da.victim").post(
+        reverse("casenotes:note_create", args=[case.pk]),
+        _note_post(body="New address held here.", sensitivity="sealed",
+                   readers=[demo.user("social.worker").pk], intent="finalise"))
+    note = CaseNote.objects.get(body="New address held here.")
+    assert response.status_code == 302
+    assert list(note.readers.all()) == [demo.user("social.worker")]
+    url = reverse("casenotes:case_detail", args=[case.pk])
+    assert "New address held here." in demo.client("social.worker").get(url).content.decode()
+    assert "New address held here." not in demo.client("team.manager").get(url).content.decode()
+
+
+def test_ended_membership_loses_access_on_the_next_request(demo):
+    from teams.actions import do_end_membership
+
+    case = demo.case()
+    client = demo.client("probation")
+    url = reverse("casenotes:case_detail", args=[case.pk])
+    assert client.get(url).status_code == 200
+    membership = demo.user("probation").memberships.get()
+    do_end_membership(acting_user=demo.user("admin"), membership=membership)
+    assert client.get(url).status_code == 404
+    assert "Ashworth" not in client.get("/").content.decode()
+
+
+def test_note_written_in_a_draft_by_the_action_shows_for_its_author_only(demo):
+    case = demo.case()
+    do_create_note(acting_user=demo.user("probation"), case=case, note_type="phone_call",
+                   occurred_at=timezone.now(), body="Probation draft")
+    url = reverse("casenotes:case_detail", args=[case.pk])
+    assert "Probation draft" in demo.client("probation").get(url).content.decode()
+    assert "Probation draft" not in demo.client("team.manager").get(url).content.decode()
+
+
+def test_opening_the_note_form_is_audited(demo):
+    case = demo.case()
+    demo.client("social.worker").get(reverse("casenotes:note_create", args=[case.pk]))
+    event = AuditEvent.objects.get(action=AuditAction.NOTE_FORM_VIEWED)
+    assert event.case_id == case.pk and event.actor_label == "social.worker"

@@ -1,0 +1,70 @@
+"""Assertions shared by the action tests: the audit rows and history rows a write leaves,
+and the proof that a refused write changed nothing."""
+
+from __future__ import annotations
+
+from django.db.models import Max
+
+from audit.models import AuditAction, AuditEvent, Outcome
+
+
+class AuditWatch:
+    """The audit entries written since the watch started."""
+
+    def __init__(self):
+        self.start = AuditEvent.objects.aggregate(m=Max("id"))["m"] or 0
+
+    def new(self):
+        return list(AuditEvent.objects.filter(id__gt=self.start).order_by("id"))
+
+    def actions(self) -> list[AuditAction]:
+        return [AuditAction(e.action) for e in self.new()]
+
+    def one(self, action: AuditAction) -> AuditEvent:
+        rows = [e for e in self.new() if e.action == action]
+        assert len(rows) == 1, f"expected one {action.name} entry, got {len(rows)}"
+        return rows[0]
+
+
+def assert_audit(
+    event: AuditEvent, *, action: AuditAction, actor, case_id=None, object_type: str | None = None,
+    object_id=None, outcome: Outcome = Outcome.ALLOWED,
+) -> None:
+    assert event.action == action
+    assert event.outcome == outcome
+    assert event.actor_id == (actor.pk if actor is not None else None)
+    assert event.case_id == case_id
+    if object_type is not None:
+        assert event.object_type == object_type
+    if object_id is not None:
+        assert event.object_id == str(object_id)
+
+
+def assert_history(instance, *, user, history_type: str) -> None:
+    """The newest history row of `instance` names `user` and is of `history_type`."""
+    latest = instance.history.order_by("-history_id").first()
+    assert latest is not None, f"no history for {instance!r}"
+    assert latest.history_type == history_type
+    assert latest.history_user_id == (user.pk if user is not None else None)
+
+
+def write_fingerprint() -> dict:
+    """Every row a case or note write could touch, for 'a refused write changed nothing'."""
+    from casenotes.models import Addendum, Case, CaseNote, Person
+
+    return {
+        "notes": list(CaseNote.objects.order_by("pk").values_list(
+            "pk", "version", "state", "body", "sensitivity", "occurred_at", "note_type")),
+        "note_people": list(CaseNote.people.through.objects.order_by("pk").values_list(
+            "casenote_id", "person_id")),
+        "note_readers": list(CaseNote.readers.through.objects.order_by("pk").values_list(
+            "casenote_id", "user_id")),
+        "addenda": list(Addendum.objects.order_by("pk").values_list("pk", "body")),
+        "people": list(Person.objects.order_by("pk").values_list("pk", "full_name")),
+        "cases": list(Case.objects.order_by("pk").values_list("pk", "status", "closed_on")),
+        "history": (
+            CaseNote.history.model.objects.count(), Addendum.history.model.objects.count(),
+            Person.history.model.objects.count(), Case.history.model.objects.count(),
+        ),
+        "audit": AuditEvent.objects.count(),
+    }

@@ -1,0 +1,3 @@
+"""Page-test fixtures."""
+
+from tests.demo import demo  # noqa: F401

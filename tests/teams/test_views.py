@@ -1,0 +1,45 @@
+"""The team page and the sign-in pages."""
+
+from django.urls import reverse
+
+from audit.models import AuditAction, AuditEvent
+from teams.models import Team
+
+
+def test_team_page_lists_members_with_role_and_agency_and_visible_cases(demo):
+    team = Team.objects.get(name="Northfield Family Safeguarding Team")
+    response = demo.client("probation").get(reverse("teams:team_detail", args=[team.pk]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Priya Shah" in html and "Probation officer" in html and "Probation Service" in html
+    assert "Ashworth family" in html and "Begum family" in html
+    assert AuditEvent.objects.filter(action=AuditAction.TEAM_VIEWED, object_id=str(team.pk)).exists()
+
+
+def test_team_page_of_another_team_is_not_found(demo):
+    team = Team.objects.get(name="Northfield Locality Early Help")
+    for username in ["probation", "ig.officer", "admin"]:
+        assert demo.client(username).get(reverse("teams:team_detail", args=[team.pk])).status_code == 404
+
+
+def test_sign_in_and_out(demo, client):
+    page = client.get(reverse("login"))
+    assert page.status_code == 200 and "Sign in" in page.content.decode()
+    response = client.post(reverse("login"), {"username": "social.worker",
+                                              "password": "demo-Safeguarding-2026"})
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
+    assert client.post(reverse("logout")).status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_failed_sign_in_gets_a_clear_message(demo, client):
+    response = client.post(reverse("login"), {"username": "social.worker", "password": "wrong"})
+    assert response.status_code == 200
+    assert "Enter a correct username and password" in response.content.decode()
+
+
+def test_empty_sign_in_names_each_missing_field(db, client):
+    response = client.post(reverse("login"), {"username": "", "password": ""})
+    html = response.content.decode()
+    assert "Enter your username." in html and "Enter your password." in html

@@ -1,0 +1,92 @@
+"""The administration site: organisation records with history and object permissions,
+never a note body; every save goes through the actions."""
+
+import re
+
+from django.contrib import admin
+from django.urls import reverse
+
+from audit.models import AuditAction, AuditEvent
+from casenotes.models import Addendum, CaseNote
+from teams.models import Agency
+
+
+def test_notes_and_addenda_are_not_in_the_admin():
+    assert CaseNote not in admin.site._registry
+    assert Addendum not in admin.site._registry
+    assert not any("casenote" in model._meta.model_name for model in admin.site._registry)
+
+
+def test_no_admin_page_shows_a_note_body(demo):
+    bodies = list(CaseNote.objects.values_list("body", flat=True))
+    client = demo.client("admin")
+    index = client.get(reverse("admin:index")).content.decode()
+    pages = set(re.findall(r'href="(/admin/[a-z_]+/[a-z_]+/)"', index))
+    case = demo.case()
+    pages |= {
+        reverse("admin:casenotes_case_change", args=[case.pk]),
+        reverse("admin:casenotes_case_history", args=[case.pk]),
+        reverse("admin:teams_team_change", args=[case.allocated_team_id]),
+    }
+    assert len(pages) >= 6
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        for body in bodies:
+            assert body[:40] not in html, url
+
+
+def test_case_admin_shows_object_permissions_and_history(demo):
+    case = demo.case()
+    client = demo.client("admin")
+    change = client.get(reverse("admin:casenotes_case_change", args=[case.pk])).content.decode()
+    assert "team Northfield Family Safeguarding Team: view_case" in change
+    assert "contribute_to_case" in change
+    history = client.get(reverse("admin:casenotes_case_history", args=[case.pk]))
+    assert history.status_code == 200
+    assert "Tara Okafor" in history.content.decode() or "team.manager" in history.content.decode()
+
+
+def test_saving_an_agency_in_the_admin_goes_through_the_action(demo):
+    client = demo.client("admin")
+    response = client.post(reverse("admin:teams_agency_add"), {
+        "name": "Northfield Youth Justice Service", "short_name": "Youth justice", "kind": "other",
+    })
+    agency = Agency.objects.get(name="Northfield Youth Justice Service")
+    assert response.status_code == 302
+    assert agency.history.get().history_user == demo.user("admin")
+    assert AuditEvent.objects.filter(action=AuditAction.AGENCY_SAVED, object_id=str(agency.pk)).exists()
+
+
+def test_records_cannot_be_deleted_in_the_admin(demo):
+    client = demo.client("admin")
+    agency = Agency.objects.first()
+    response = client.get(reverse("admin:teams_agency_delete", args=[agency.pk]))
+    assert response.status_code == 403
+    assert Agency.objects.filter(pk=agency.pk).exists()
+
+
+def test_practitioners_cannot_reach_the_admin(demo):
+    response = demo.client("team.manager").get(reverse("admin:index"))
+    assert response.status_code == 302
+
+
+def test_deactivating_an_account_in_the_admin_is_audited_and_kept_in_history(demo):
+    client = demo.client("admin")
+    user = demo.user("recovery")
+    page = client.get(reverse("admin:auth_user_change", args=[user.pk]))
+    form = page.context["adminform"].form
+    data = {name: value for name, value in form.initial.items()
+            if value is not None and name not in {"password", "groups", "user_permissions",
+                                                  "last_login", "date_joined"}}
+    data.update(is_active="", date_joined_0=user.date_joined.strftime("%Y-%m-%d"),
+                date_joined_1=user.date_joined.strftime("%H:%M:%S"))
+    data.pop("is_active")
+    response = client.post(reverse("admin:auth_user_change", args=[user.pk]), data)
+    user.refresh_from_db()
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert user.is_active is False
+    event = AuditEvent.objects.get(action=AuditAction.USER_SAVED, object_id=str(user.pk))
+    assert "is_active" in event.reason
+    assert user.history.first().history_user == demo.user("admin")

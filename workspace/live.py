@@ -1,0 +1,79 @@
+"""Live notices: channel-layer groups and sending after the database has committed.
+
+The database is the record; a notice only tells listeners that something changed.
+Full note content only ever travels to a group whose every member may read it (see
+casenotes/events.py). A channel layer that is down (Redis stopped) never fails the
+write that queued the notice: clients catch up by sequence number when it returns.
+
+Groups:
+- `case.<id>`: everyone with the case's room open;
+- `case.<id>.agency.<agency id>`: those in the room acting for that agency;
+- `case.<id>.managers`: the allocated team's managers in the room;
+- `case.<id>.user.<user id>`: one person's connections to the room;
+- `user.<user id>`: all of one person's connections (access re-checks).
+"""
+
+import asyncio
+import logging
+from functools import partial
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def case_group(case_id: int) -> str:
+    return f"case.{case_id}"
+
+
+def agency_group(case_id: int, agency_id: int) -> str:
+    return f"case.{case_id}.agency.{agency_id}"
+
+
+def managers_group(case_id: int) -> str:
+    return f"case.{case_id}.managers"
+
+
+def viewer_group(case_id: int, user_id: int) -> str:
+    return f"case.{case_id}.user.{user_id}"
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def send_on_commit(group: str, message: dict) -> None:
+    """Queue `message` for `group`, sent only once the current transaction commits."""
+    transaction.on_commit(partial(send_now, group, message), robust=True)
+
+
+def send_now(group: str, message: dict) -> None:
+    send_many([(group, message)])
+
+
+def send_many(sends: list[tuple[str, dict]]) -> None:
+    """Send several notices at once (one trip to the event loop and the layer)."""
+    layer = get_channel_layer()
+    if layer is None or not sends:
+        return
+
+    async def send_all():
+        results = await asyncio.gather(
+            *(layer.group_send(group, message) for group, message in sends), return_exceptions=True
+        )
+        for (group, message), result in zip(sends, results, strict=True):
+            if isinstance(result, Exception):
+                logger.warning("live notice %s to %s not sent: %r", message.get("type"), group, result)
+
+    try:
+        async_to_sync(send_all)()
+    except Exception:
+        # The write is already committed; listeners catch up from the database.
+        logger.warning("live notices not sent", exc_info=True)
+
+
+def notify_access_changed(user_id: int) -> None:
+    """Ask every open connection of a user to re-check its access (after commit)."""
+    send_on_commit(user_group(user_id), {"type": "access.recheck"})

@@ -1,0 +1,10 @@
+"""WebSocket routes: the live case room; any other path is refused alike."""
+
+from django.urls import re_path
+
+from casenotes.consumers import CaseRoomConsumer, RefuseConnection
+
+websocket_urlpatterns = [
+    re_path(r"^ws/cases/(?P<case_id>[0-9]{1,18})/$", CaseRoomConsumer.as_asgi()),
+    re_path(r"", RefuseConnection.as_asgi()),
+]

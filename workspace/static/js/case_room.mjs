@@ -1,0 +1,459 @@
+// The live case room client: one WebSocket per open case page (ws/cases/<id>/).
+//
+// The database is the record; this socket only tells the page what changed. The page
+// says which event number it was built at (#notes[data-seq]); every connection starts
+// with {"type":"resume","after":<highest number seen>} so nothing is missed across a
+// dropped connection, and the server answers with what was missed, then "synced".
+//
+// This module is loaded on the case page (it starts itself when #notes[data-case] is
+// there) and imported by note_autosave.mjs for the note form. Plain ES module: no
+// inline script, no eval, no inline styles (state is shown with classes and `hidden`).
+
+/** The one close code for a refused socket and for access that has ended. */
+export const CLOSE_REFUSED = 4403;
+
+const PING_EVERY_MS = 25_000;
+// A ping with no frame at all back for this long: the connection is dead.
+const PONG_WAIT_MS = 20_000;
+// Opened but not synced within this long: give up on this attempt and retry.
+const SYNC_TIMEOUT_MS = 15_000;
+const BACKOFF_FIRST_MS = 1_000;
+const BACKOFF_MAX_MS = 15_000;
+const WRITING_EXPIRES_MS = 8_000;
+
+const STATE_TEXT = {
+  connecting: ["Connecting…", "Updates from colleagues will appear here once connected."],
+  live: ["Live", "Changes by colleagues appear here as they happen."],
+  reconnecting: ["Reconnecting…", "The connection was lost. Trying again: anything missed will appear when it is back."],
+  offline: ["Offline", "This device is not connected. Anything missed will appear when the connection returns."],
+  refused: ["You no longer have access to this case.", "Reload the page or go back to your caseload."],
+};
+
+/** The connection state banner (#live-status): text first, colour only as a second cue.
+ * A page may word a state's detail its own way with data-detail-<state>. */
+export class ConnectionBanner {
+  constructor(element) {
+    this.element = element;
+    this.title = element.querySelector("[data-live-title]");
+    this.detail = element.querySelector("[data-live-detail]");
+    this.element.hidden = false;
+  }
+
+  show(state) {
+    const [title, standardDetail] = STATE_TEXT[state] || STATE_TEXT.connecting;
+    const detail = this.element.getAttribute(`data-detail-${state}`) ?? standardDetail;
+    this.element.dataset.state = state;
+    if (this.title.textContent !== title) this.title.textContent = title;
+    if (this.detail && this.detail.textContent !== detail) this.detail.textContent = detail;
+  }
+}
+
+/**
+ * One case room connection, reconnecting with exponential backoff and jitter.
+ *
+ * Handlers (all optional): event, synced, reload, presence, writing, error, reply
+ * (draft.* replies), state, refused, disconnected.
+ */
+export class CaseRoom {
+  constructor({ caseId, seq = 0, banner = null, on = {} }) {
+    this.caseId = caseId;
+    this.lastSeq = Number.isSafeInteger(seq) && seq >= 0 ? seq : 0;
+    this.banner = banner;
+    this.on = on;
+    this.socket = null;
+    this.state = "connecting";
+    this.synced = false;
+    this.attempt = 0;
+    this.stopped = false;
+    this.pendingSeq = this.lastSeq;
+    this.lastHeard = 0;
+    this.pingSentAt = null;
+    this.retryTimer = null;
+    this.syncTimer = null;
+    this.pingTimer = null;
+  }
+
+  get url() {
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${window.location.host}/ws/cases/${this.caseId}/`;
+  }
+
+  start() {
+    window.addEventListener("online", () => this.online());
+    window.addEventListener("offline", () => this.offline());
+    window.addEventListener("pagehide", (event) => {
+      // Leaving for the back/forward cache: close cleanly, reopen on return.
+      if (event.persisted) this.pause();
+    });
+    window.addEventListener("pageshow", (event) => {
+      if (event.persisted) this.resumeAfterPause();
+    });
+    this.setState("connecting");
+    if (navigator.onLine === false) {
+      this.setState("offline");
+      return;
+    }
+    this.connect();
+  }
+
+  connect() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.stopped || this.state === "refused" || this.socket) return;
+    this.synced = false;
+    this.pendingSeq = this.lastSeq;
+    let socket;
+    try {
+      socket = new WebSocket(this.url);
+    } catch {
+      this.scheduleRetry();
+      return;
+    }
+    this.socket = socket;
+    this.lastHeard = Date.now();
+    socket.addEventListener("open", () => {
+      if (socket === this.socket) this.sendFrame({ type: "resume", after: this.lastSeq });
+    });
+    socket.addEventListener("message", (event) => {
+      if (socket === this.socket) this.receive(event.data);
+    });
+    socket.addEventListener("close", (event) => {
+      if (socket === this.socket) this.closed(event.code);
+    });
+    clearTimeout(this.syncTimer);
+    this.syncTimer = setTimeout(() => {
+      if (socket === this.socket && !this.synced) socket.close();
+    }, SYNC_TIMEOUT_MS);
+  }
+
+  /** Send a message once the room is synced; false (nothing sent) otherwise. */
+  send(message) {
+    if (!this.synced) return false;
+    return this.sendFrame(message);
+  }
+
+  sendFrame(message) {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+    socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  receive(data) {
+    this.lastHeard = Date.now();
+    let message;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (!message || typeof message !== "object") return;
+    switch (message.type) {
+      case "event":
+        this.seen(message.seq);
+        this.call("event", message);
+        break;
+      case "synced":
+        this.seen(message.seq);
+        this.synced = true;
+        this.attempt = 0;
+        clearTimeout(this.syncTimer);
+        this.lastSeq = Math.max(this.lastSeq, this.pendingSeq);
+        this.startPinging();
+        this.setState("live");
+        this.call("synced", message);
+        break;
+      case "reload":
+        this.call("reload", message);
+        break;
+      case "presence":
+        if (Array.isArray(message.people)) this.call("presence", message);
+        break;
+      case "writing":
+        this.call("writing", message);
+        break;
+      case "pong":
+        break;
+      case "error":
+        this.call("error", message);
+        // A connection that cannot even resume is no use: start again, with backoff.
+        if (!this.synced && this.socket) this.socket.close();
+        break;
+      default:
+        this.call("reply", message);
+    }
+  }
+
+  /** Event numbers count only once the connection is synced: if it drops half-way
+   * through catching up, the next resume asks again from where the page really was. */
+  seen(seq) {
+    if (!Number.isSafeInteger(seq) || seq < 0) return;
+    if (this.synced) this.lastSeq = Math.max(this.lastSeq, seq);
+    else this.pendingSeq = Math.max(this.pendingSeq, seq);
+  }
+
+  closed(code) {
+    this.socket = null;
+    this.synced = false;
+    clearTimeout(this.syncTimer);
+    clearInterval(this.pingTimer);
+    this.call("disconnected");
+    if (code === CLOSE_REFUSED) {
+      this.setState("refused");
+      this.call("refused");
+      return;
+    }
+    if (this.stopped) return;
+    if (navigator.onLine === false) {
+      this.setState("offline"); // the "online" event reconnects
+      return;
+    }
+    this.setState("reconnecting");
+    this.scheduleRetry();
+  }
+
+  scheduleRetry() {
+    if (this.retryTimer || this.stopped || this.state === "refused") return;
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.attempt);
+    this.attempt += 1;
+    const delay = ceiling / 2 + (Math.random() * ceiling) / 2; // jitter: half to all of it
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.connect();
+    }, delay);
+  }
+
+  /** Ping every 25 s (it keeps presence fresh); a ping unanswered by the next turn
+   * means the connection is dead though nobody closed it: start again. Measured from
+   * the ping, so timers slowed in a background tab do not count as silence. */
+  startPinging() {
+    clearInterval(this.pingTimer);
+    this.pingSentAt = null;
+    this.pingTimer = setInterval(() => {
+      if (!this.socket) return;
+      const now = Date.now();
+      if (this.pingSentAt !== null && this.lastHeard < this.pingSentAt) {
+        if (now - this.pingSentAt > PONG_WAIT_MS) this.socket.close();
+        return;
+      }
+      if (this.send({ type: "ping" })) this.pingSentAt = now;
+    }, PING_EVERY_MS);
+  }
+
+  online() {
+    if (this.state === "refused" || this.stopped) return;
+    this.attempt = 0;
+    if (!this.socket) {
+      this.setState("reconnecting");
+      this.connect();
+    }
+  }
+
+  offline() {
+    if (this.state === "refused") return;
+    this.setState("offline");
+    // The socket is dead or about to be: close it now and resume when back online.
+    if (this.socket) this.socket.close();
+  }
+
+  pause() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.socket) this.socket.close();
+  }
+
+  resumeAfterPause() {
+    if (this.state === "refused") return;
+    this.stopped = false;
+    this.attempt = 0;
+    this.setState("reconnecting");
+    this.connect();
+  }
+
+  setState(state) {
+    if (this.state === "refused") return;
+    this.state = state;
+    if (this.banner) this.banner.show(state);
+    this.call("state", state);
+  }
+
+  call(name, ...args) {
+    const handler = this.on[name];
+    if (typeof handler === "function") handler(...args);
+  }
+}
+
+// --- the case page -----------------------------------------------------------------
+
+/** A server-rendered note entry from an event's html, or null if it is not one. */
+export function parseEntry(html, noteId) {
+  const template = document.createElement("template");
+  template.innerHTML = html;
+  const entry = template.content.firstElementChild;
+  if (!entry || template.content.childElementCount !== 1 || entry.id !== `note-${noteId}`) return null;
+  return entry;
+}
+
+function entryKey(element) {
+  return [Date.parse(element.dataset.occurred) || 0, Number(element.dataset.note) || 0];
+}
+
+/** Newest first, as the server orders them: occurred descending, then id descending. */
+function isNewer(a, b) {
+  return a[0] !== b[0] ? a[0] > b[0] : a[1] > b[1];
+}
+
+/** Put `entry` in `container` at its place, replacing any entry with the same id. */
+export function placeEntry(container, entry) {
+  const existing = document.getElementById(entry.id);
+  if (existing) existing.remove();
+  const key = entryKey(entry);
+  for (const other of container.querySelectorAll(":scope > [data-note]")) {
+    if (isNewer(key, entryKey(other))) {
+      container.insertBefore(entry, other);
+      return;
+    }
+  }
+  container.append(entry);
+}
+
+/** "Who has this case open": one line per person. */
+class PresenceList {
+  constructor(section, me) {
+    this.section = section;
+    this.list = section.querySelector("[data-presence-list]");
+    this.me = me;
+  }
+
+  show(people) {
+    const lines = [];
+    for (const person of people) {
+      if (!person || typeof person.name !== "string") continue;
+      const line = document.createElement("li");
+      line.dataset.user = String(person.user);
+      const name = document.createElement("span");
+      name.className = "app-presence__name";
+      name.textContent = person.name + (person.user === this.me ? " (you)" : "");
+      line.append(name);
+      const about = [person.role, person.agency].filter((part) => typeof part === "string" && part);
+      if (about.length) line.append(`, ${about.join(", ")}`);
+      lines.push(line);
+    }
+    this.list.replaceChildren(...lines);
+    this.section.hidden = false;
+  }
+
+  clear() {
+    this.list.replaceChildren();
+    this.section.hidden = true;
+  }
+}
+
+/** "Sam (Probation) is writing a note…", dropped 8 s after the last refresh. */
+class WritingIndicator {
+  constructor(element) {
+    this.element = element;
+    this.writers = new Map();
+  }
+
+  update({ user, label, active }) {
+    if (!Number.isSafeInteger(user)) return;
+    const current = this.writers.get(user);
+    if (current) clearTimeout(current.timer);
+    if (!active || typeof label !== "string") {
+      if (current) current.line.remove();
+      this.writers.delete(user);
+      return;
+    }
+    const line = current ? current.line : document.createElement("p");
+    line.className = "govuk-body-s app-writing__line";
+    line.textContent = `${label} is writing a note…`;
+    if (!current) this.element.append(line);
+    const timer = setTimeout(() => this.update({ user, active: false }), WRITING_EXPIRES_MS);
+    this.writers.set(user, { line, timer });
+  }
+
+  clear() {
+    for (const { line, timer } of this.writers.values()) {
+      clearTimeout(timer);
+      line.remove();
+    }
+    this.writers.clear();
+  }
+}
+
+function showNotice(id, message) {
+  const notice = document.getElementById(id);
+  if (!notice) return;
+  const text = notice.querySelector("[data-notice-message]");
+  if (text && message) text.textContent = message;
+  notice.hidden = false;
+}
+
+function initCasePage(notes) {
+  const caseId = Number(notes.dataset.case);
+  if (!Number.isSafeInteger(caseId) || caseId <= 0) return;
+  const filtered = notes.dataset.filtered === "true";
+  const presenceSection = document.getElementById("presence");
+  const presence = presenceSection
+    ? new PresenceList(presenceSection, Number(presenceSection.dataset.me))
+    : null;
+  const writingElement = document.getElementById("writing");
+  const writing = writingElement ? new WritingIndicator(writingElement) : null;
+  const bannerElement = document.getElementById("live-status");
+  const caseChanged = () => showNotice("live-changed");
+
+  const room = new CaseRoom({
+    caseId,
+    seq: Number(notes.dataset.seq) || 0,
+    banner: bannerElement ? new ConnectionBanner(bannerElement) : null,
+    on: {
+      event(message) {
+        if (message.kind === "case.updated" || message.kind === "person.added") {
+          caseChanged();
+          return;
+        }
+        if (!Number.isSafeInteger(message.note) || typeof message.html !== "string") return;
+        if (filtered) {
+          // A filtered list must not gain entries the filter did not choose.
+          caseChanged();
+          return;
+        }
+        const entry = parseEntry(message.html, message.note);
+        if (!entry) return;
+        placeEntry(notes, entry);
+        document.getElementById("notes-empty")?.remove();
+      },
+      reload(message) {
+        showNotice("live-reload", typeof message.message === "string" ? message.message : "");
+      },
+      presence(message) {
+        presence?.show(message.people);
+      },
+      writing(message) {
+        writing?.update(message);
+      },
+      error(message) {
+        if (typeof message.message === "string") showNotice("live-error", message.message);
+      },
+      synced() {
+        document.getElementById("live-error")?.setAttribute("hidden", "");
+      },
+      disconnected() {
+        writing?.clear();
+      },
+      refused() {
+        // Access has ended: take the case's notes off the screen too.
+        notes.replaceChildren();
+        presence?.clear();
+        writing?.clear();
+      },
+    },
+  });
+  window.caseRoom = room;
+  room.start();
+}
+
+const casePageNotes = document.querySelector("#notes[data-case]");
+if (casePageNotes) initCasePage(casePageNotes);

@@ -1,0 +1,9 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("casenotes.urls")),
+    path("teams/", include("teams.urls")),
+    path("accounts/", include("workspace.auth_urls")),
+]
