@@ -30,7 +30,10 @@ def clean_text(value: str, limit: int) -> str:
     return _CONTROL.sub(" ", value or "").strip()[:limit]
 
 
-@transaction.atomic
+# No savepoint of its own: an entry that cannot be written fails the caller's whole
+# transaction (nothing is recorded without its entry), so there is nothing to roll
+# back to, and a savepoint would cost two more statements per entry.
+@transaction.atomic(savepoint=False)
 def record(
     *,
     actor: Actor | None,

@@ -6,7 +6,8 @@
 For each room size N it opens N WebSockets to one Daphne process (the case room of
 the demo family FS-24-0117, on the Redis channel layer), saves a finalised standard
 note in this process with `casenotes.actions.do_create_note` (the real write path:
-transaction, history, audit, case event, then on commit the notice through Redis) and
+transaction, history, audit, case event, then on commit the notice through Redis),
+called as Django calls a view under Daphne (a worker thread of a running event loop), and
 times each viewer's receipt from just before the save call. Beside it, in the same
 run and under the same open connections, two floors:
 
@@ -55,6 +56,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from asgiref.sync import sync_to_async
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -460,10 +463,10 @@ class Writer:
         self.publish_times: list[tuple[float, float]] = []
         original = events.publish
 
-        def timed_publish(event_id):
+        def timed_publish(event):
             began = time.perf_counter()
             try:
-                original(event_id)
+                original(event)
             finally:
                 self.publish_times.append((began, time.perf_counter()))
 
@@ -506,7 +509,10 @@ async def measure_notes(viewers: Viewers, db, writer: Writer, size: int, notes: 
         keys.append(key)
         arrived = viewers.expect(key, size)
         body = f"Benchmark note {i} for {size} viewers. [bench:{viewers.run_id}:{size}:{i}]"
-        times = await db(writer.save, body)
+        # As under Daphne: the save runs in a worker thread of a running event loop, so
+        # its on-commit `async_to_sync` sends run on that loop and reuse its Redis pool
+        # (a bare thread would open a new loop and Redis connection for every notice).
+        times = await sync_to_async(writer.save, thread_sensitive=True)(body)
         try:
             await asyncio.wait_for(arrived.wait(), timeout=DELIVERY_WAIT)
         except TimeoutError:
@@ -594,6 +600,9 @@ async def run_sizes(args, port: int, db, deadline: Deadline, run_id: str) -> lis
                 f"lost {note['lost']}")
     finally:
         await viewers.close()
+        from django.db import connections
+
+        await sync_to_async(connections.close_all, thread_sensitive=True)()
     left = await left_behind(db, args.redis_url, case_id)
     if viewers.wrong_level or viewers.duplicates:
         log(f"warning: {viewers.wrong_level} deliveries at the wrong level, "

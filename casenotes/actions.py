@@ -184,8 +184,11 @@ def _save_note(note: CaseNote, acting_user, *, people, readers, created: bool) -
     note.skip_history_when_saving = True
     try:
         note.save()
-        note.people.set(people)
-        note.readers.set(readers)
+        # A new note has no links yet: `set([])` would still read them.
+        if people or not created:
+            note.people.set(people)
+        if readers or not created:
+            note.readers.set(readers)
     finally:
         del note.skip_history_when_saving
     note._history_user = acting_user
@@ -209,7 +212,7 @@ def _publish(case_id: int, kind: str, note: CaseNote | None = None, *,
     # database's to enforce. Checking them again would cost three queries per change.
     event.full_clean(exclude=["case", "note"], validate_constraints=False)
     event.save()
-    transaction.on_commit(partial(events.publish, event.pk), robust=True)
+    transaction.on_commit(partial(events.publish, event), robust=True)
     return event
 
 

@@ -92,9 +92,9 @@ def deliveries(event: CaseEvent) -> list[tuple[str, dict]]:
     return []
 
 
-def publish(event_id: int) -> None:
-    """Send one committed event's notices (called on commit by the actions)."""
-    event = CaseEvent.objects.get(pk=event_id)
+def publish(event: CaseEvent) -> None:
+    """Send one committed event's notices (called on commit by the actions; an event
+    row never changes, so the instance written is the one sent)."""
     live.send_many(deliveries(event))
 
 
