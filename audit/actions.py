@@ -23,6 +23,7 @@ class Actor:
     label: str
     agency: str = ""
     role: str = ""
+    break_glass_id: int | None = None  # acting under emergency access (a CaseGrant)
 
 
 def clean_text(value: str, limit: int) -> str:
@@ -59,6 +60,7 @@ def record(
         object_id=clean_text(str(object_id), 64),
         case_id=case_id,
         reason=clean_text(reason, 500),
+        break_glass_id=actor.break_glass_id if actor else None,
     )
     event.full_clean()
     event.save(force_insert=True)

@@ -21,6 +21,11 @@ class AuditAction(models.IntegerChoices):
     # 200–299: reads of case data
     CASELOAD_VIEWED = 200, "Caseload viewed"
     CASE_VIEWED = 201, "Case viewed"
+    CASE_ACCESS_VIEWED = 206, "Case access list viewed"
+    SEARCHED = 207, "Search results viewed"
+    NOTE_HISTORY_VIEWED = 208, "Note history viewed"
+    BREAK_GLASS_QUEUE_VIEWED = 209, "Emergency access queue viewed"
+    TRANSFERS_VIEWED = 210, "Transfer requests viewed"
     NOTE_VIEWED = 202, "Note viewed"
     TEAM_VIEWED = 203, "Team viewed"
     NOTE_FORM_VIEWED = 204, "Note form opened"
@@ -38,6 +43,7 @@ class AuditAction(models.IntegerChoices):
     CASE_ALLOCATED = 401, "Case allocated"
     CASE_CLOSED = 402, "Case closed"
     PERSON_ADDED = 403, "Person added to case"
+    PERSON_UPDATED = 404, "Person details changed"
 
     # 500–599: organisation, membership and access
     AGENCY_SAVED = 500, "Agency saved"
@@ -48,6 +54,16 @@ class AuditAction(models.IntegerChoices):
     USER_SAVED = 505, "Account changed"
     PERMISSION_GRANTED = 510, "Permission granted"
     PERMISSION_REVOKED = 511, "Permission revoked"
+    LEAD_ALLOCATED = 512, "Lead practitioner allocated"
+    KEYWORKER_ADDED = 513, "Keyworker added"
+    KEYWORKER_REMOVED = 514, "Keyworker removed"
+    TRANSFER_REQUESTED = 520, "Transfer requested"
+    TRANSFER_ACCEPTED = 521, "Transfer accepted"
+    TRANSFER_REJECTED = 522, "Transfer rejected"
+    TRANSFER_WITHDRAWN = 523, "Transfer withdrawn"
+    SEALED_SHARED = 530, "Sealed note shared"
+    SEALED_UNSHARED = 531, "Sealed note unshared"
+    BREAK_GLASS_OPENED = 540, "Emergency access opened"
 
     # 600–699: refusals of access
     ACCESS_DENIED = 600, "Access denied"
@@ -73,6 +89,8 @@ class AuditEvent(models.Model):
     object_id = models.CharField(max_length=64, blank=True)
     case_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
     reason = models.CharField(max_length=500, blank=True)
+    # Set on every entry made under emergency access: the CaseGrant it used.
+    break_glass_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["id"]

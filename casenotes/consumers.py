@@ -115,7 +115,7 @@ class CaseRoomConsumer(AsyncWebsocketConsumer):
     def _groups(self, access) -> list[str]:
         groups = [live.case_group(self.case_id), live.viewer_group(self.case_id, self.user_id),
                   live.user_group(self.user_id)]
-        if access.agency_id is not None:
+        if _reading_agency(access) is not None:
             groups.append(live.agency_group(self.case_id, access.agency_id))
         if access.is_case_manager:
             groups.append(live.managers_group(self.case_id))
@@ -161,9 +161,11 @@ class CaseRoomConsumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_REFUSED)
 
     async def _recheck_periodically(self):
-        """The safety net behind pushed re-checks: access that ends by date alone."""
+        """The safety net behind pushed re-checks, and the end of access that ends by
+        time alone (break-glass, a hand-over, a keyworker's end date): the next check is
+        due at that moment if it comes before the regular one."""
         while True:
-            await asyncio.sleep(settings.LIVE_RECHECK_SECONDS)
+            await asyncio.sleep(_seconds_to_next_check(self.access))
             try:
                 access = await database_sync_to_async(self._current_access)()
                 if access is None:
@@ -320,7 +322,8 @@ class CaseRoomConsumer(AsyncWebsocketConsumer):
         if self.access is None:
             return  # refused: a notice already on its way is dropped
         skip = event.get("skip")
-        if skip and (skip["user"] == self.user_id or skip["agency"] == self.access.agency_id
+        if skip and (skip["user"] == self.user_id
+                     or skip["agency"] == _reading_agency(self.access)
                      or (skip["managers"] and self.access.is_case_manager)):
             return
         await self._deliver(event)
@@ -376,6 +379,21 @@ class CaseRoomConsumer(AsyncWebsocketConsumer):
             await getattr(self, get_handler_name(message))(message)
         else:
             await super().dispatch(message)
+
+
+def _reading_agency(access) -> int | None:
+    """The agency whose restricted notes this connection receives in full: none under
+    break-glass, which sees standard content only."""
+    return None if access.is_break_glass else access.agency_id
+
+
+def _seconds_to_next_check(access) -> float:
+    regular = float(settings.LIVE_RECHECK_SECONDS)
+    if access is None or access.expires_at is None:
+        return regular
+    # A moment after the end, so the check sees it ended.
+    until_end = (access.expires_at - timezone.now()).total_seconds() + 0.05
+    return max(0.05, min(regular, until_end))
 
 
 def _invalid(errors: dict) -> dict:

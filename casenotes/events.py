@@ -76,13 +76,13 @@ def deliveries(event: CaseEvent) -> list[tuple[str, dict]]:
         return [(live.case_group(case_id), full)]
     if note.sensitivity == S.AGENCY_RESTRICTED:
         sends = [
-            (live.agency_group(case_id, note.author_agency_id), full),
+            (live.agency_group(case_id, note.audience_agency_id), full),
             (live.managers_group(case_id), full),
             (author, full),
         ]
         if event.kind in _FIRST_APPEARANCE:
             placeholder = _note_message(event, note, full=False)
-            placeholder["skip"] = {"agency": note.author_agency_id, "managers": True,
+            placeholder["skip"] = {"agency": note.audience_agency_id, "managers": True,
                                    "user": note.author_id}
             sends.append((live.case_group(case_id), placeholder))
         return sends

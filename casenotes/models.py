@@ -57,18 +57,119 @@ class Case(models.Model):
         return self.status == self.Status.OPEN
 
 
+class CaseGrant(models.Model):
+    """Why one person, outside the allocated team's membership, may open a case: a
+    keyworker added by the team manager, or break-glass emergency access.
+
+    The permissions themselves are guardian rows (CaseUserObjectPermission) that point
+    here; expiry is checked on every permission check, so a grant ends by itself at
+    `expires_at` whether or not anything tidies it up. A grant is never deleted: it is
+    ended (`ended_at`), and its permission rows are removed.
+    """
+
+    class Kind(models.TextChoices):
+        KEYWORKER = "keyworker", "Keyworker"
+        BREAK_GLASS = "break_glass", "Emergency access (break-glass)"
+
+    class Reason(models.TextChoices):
+        IMMEDIATE_RISK = "immediate_risk", "Immediate risk to a child"
+        OUT_OF_HOURS = "out_of_hours", "Out-of-hours duty"
+        OTHER = "other", "Other"
+
+    class Review(models.TextChoices):
+        PENDING = "pending", "Not reviewed"
+        APPROPRIATE = "appropriate", "Appropriate"
+        FOLLOW_UP = "follow_up", "Follow up"
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="grants")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                             related_name="case_grants")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    reason_code = models.CharField(max_length=20, choices=Reason.choices, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   related_name="+")
+    starts_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                 null=True, blank=True, related_name="+")
+    review = models.CharField(max_length=20, choices=Review.choices, default=Review.PENDING)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-starts_at", "-id"]
+        indexes = [models.Index(fields=["kind", "-starts_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.user} on case {self.case_id}"
+
+    def is_live(self, now: datetime.datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return self.ended_at is None and (self.expires_at is None or self.expires_at > now)
+
+
 class CaseUserObjectPermission(UserObjectPermissionBase):
-    """An explicit grant on one case to one user (direct foreign key)."""
+    """An explicit permission on one case for one user (direct foreign key), given by a
+    CaseGrant and ending with it."""
 
     content_object = models.ForeignKey(Case, on_delete=models.CASCADE)
+    grant = models.ForeignKey(CaseGrant, on_delete=models.CASCADE, null=True, blank=True,
+                              related_name="permission_rows")
+    expires_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords()
 
 
 class CaseGroupObjectPermission(GroupObjectPermissionBase):
-    """A case's permissions held by a team's group (direct foreign key)."""
+    """A case's permissions held by a team's group (direct foreign key). The allocated
+    team's rows have no expiry; a team that handed the case over keeps `view_case`
+    until the end of the hand-over period."""
 
     content_object = models.ForeignKey(Case, on_delete=models.CASCADE)
+    expires_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords()
+
+
+class CaseTransfer(models.Model):
+    """A request to move a case to another team (transfer, step up or step down),
+    decided by the receiving team's manager. On acceptance the record and its history
+    move with the case; the old team keeps read-only access for the hand-over period."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="transfers")
+    from_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
+    to_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="incoming_transfers")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.REQUESTED)
+    reason = models.CharField(max_length=1000)
+    handover_days = models.PositiveSmallIntegerField()
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                     related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                   null=True, blank=True, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.CharField(max_length=1000, blank=True)
+    handover_ends_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["case"], condition=models.Q(status="requested"),
+                                    name="one_open_transfer_per_case"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Transfer of case {self.case_id} to {self.to_team}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.REQUESTED
 
 
 class Person(models.Model):
@@ -86,6 +187,13 @@ class Person(models.Model):
     full_name = models.CharField(max_length=200)
     date_of_birth = models.DateField(null=True, blank=True)
     role_in_family = models.CharField(max_length=30, choices=RoleInFamily.choices)
+    # For an adult with a specialist worker (e.g. a perpetrator programme, adult mental
+    # health): notes about them may be limited to this agency while the rest of the
+    # children's case stays shared.
+    specialist_agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="The agency whose specialist detail about this adult may be limited to it.",
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -147,6 +255,13 @@ class CaseNote(models.Model):
         max_length=20, choices=Sensitivity.choices, default=Sensitivity.STANDARD
     )
     is_significant = models.BooleanField(default=False)
+    # An agency-restricted note is for the author's agency, unless it is limited to an
+    # adult's specialist agency: then `restricted_agency` (copied when written, so a
+    # later change to the person does not move the note's audience).
+    restricted_person = models.ForeignKey(Person, on_delete=models.PROTECT, null=True,
+                                          blank=True, related_name="+")
+    restricted_agency = models.ForeignKey(Agency, on_delete=models.PROTECT, null=True,
+                                          blank=True, related_name="+")
     people = models.ManyToManyField(Person, blank=True, related_name="notes")
     readers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="sealed_notes_shared",
@@ -178,6 +293,11 @@ class CaseNote(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state == self.State.FINAL
+
+    @property
+    def audience_agency_id(self) -> int:
+        """For an agency-restricted note, the agency that may read it."""
+        return self.restricted_agency_id or self.author_agency_id
 
 
 class Addendum(models.Model):
@@ -212,6 +332,7 @@ class CaseEvent(models.Model):
         NOTE_CREATED = "note.created"
         NOTE_UPDATED = "note.updated"
         NOTE_FINALISED = "note.finalised"
+        NOTE_SHARED = "note.shared"  # a sealed note's readers changed
         ADDENDUM_CREATED = "addendum.created"
         CASE_UPDATED = "case.updated"
         PERSON_ADDED = "person.added"

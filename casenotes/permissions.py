@@ -7,7 +7,11 @@ Case access follows a legitimate relationship:
   the team's group (guardian direct-FK rows, written only by actions);
 - a user acts through the team only while their Membership is active, checked here
   at every call, so an ended membership grants nothing from that moment on;
-- explicit per-user grants (CaseUserObjectPermission) are honoured as well.
+- a team that handed the case over keeps `view_case` until its hand-over ends;
+- a keyworker from outside the team holds per-user rows (CaseUserObjectPermission)
+  given by a CaseGrant; break-glass holds `view_case` alone, for a few hours, and sees
+  standard content only;
+- every row may carry an expiry, checked here at every call: access ends by itself.
 
 Note content within a visible case:
 - standard: everyone with access to the case;
@@ -20,6 +24,8 @@ No account type bypasses these rules: superusers, administrators and IG officers
 no case content unless a rule above grants it. Any error while deciding denies.
 """
 
+import dataclasses
+import datetime
 import enum
 import logging
 from dataclasses import dataclass
@@ -30,9 +36,16 @@ from django.utils import timezone
 
 from audit.actions import Actor, record
 from audit.models import AuditAction, Outcome
-from casenotes.models import Case, CaseGroupObjectPermission, CaseNote, CaseUserObjectPermission
+from casenotes.models import (
+    Case,
+    CaseGrant,
+    CaseGroupObjectPermission,
+    CaseNote,
+    CaseTransfer,
+    CaseUserObjectPermission,
+)
 from teams.models import Membership, Role, Team
-from teams.selectors import active_case_memberships, actor_for, is_administrator
+from teams.selectors import active_case_memberships, actor_for, is_administrator, is_ig_officer
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +67,24 @@ class Action(enum.StrEnum):
     VIEW_TEAM = "view_team"
     CREATE_CASE = "create_case"
     MANAGE_ORGANISATION = "manage_organisation"
+    # case access governance
+    MANAGE_CASE_ACCESS = "manage_case_access"  # lead, keyworkers, transfer requests, access list
+    DECIDE_TRANSFER = "decide_transfer"
+    SHARE_NOTE = "share_note"  # name or remove the readers of a sealed note
+    VIEW_NOTE_HISTORY = "view_note_history"
+    SEARCH = "search"
+    BREAK_GLASS = "break_glass"
+    REVIEW_BREAK_GLASS = "review_break_glass"
+
+
+class Source(enum.StrEnum):
+    """Why someone has access to a case (shown to the team manager)."""
+
+    TEAM = "team"  # a member of the allocated team
+    HANDOVER = "handover"  # a member of the team that handed the case over, read-only
+    KEYWORKER = "keyworker"
+    BREAK_GLASS = "break_glass"
+    GRANT = "grant"  # a per-user row with no grant behind it (none are made today)
 
 
 class NoteLevel(enum.Enum):
@@ -77,6 +108,15 @@ class CaseAccess:
     case: Case
     permissions: frozenset[str]
     membership: Membership | None
+    sources: frozenset[str] = frozenset()
+    #: When this access ends by itself (None: while the relationship lasts).
+    expires_at: datetime.datetime | None = None
+    #: The break-glass grant in use when emergency access is the only way in.
+    break_glass_id: int | None = None
+
+    @property
+    def is_break_glass(self) -> bool:
+        return self.break_glass_id is not None
 
     @property
     def can_view(self) -> bool:
@@ -101,7 +141,10 @@ class CaseAccess:
 
     @property
     def actor(self) -> Actor:
-        return actor_for(self.user, self.membership)
+        actor = actor_for(self.user, self.membership)
+        if self.break_glass_id is not None:
+            actor = dataclasses.replace(actor, break_glass_id=self.break_glass_id)
+        return actor
 
 
 class Policy:
@@ -117,26 +160,50 @@ class Policy:
     def _case_access(self, user, case: Case) -> CaseAccess | None:
         if user is None or not user.is_authenticated or not user.is_active:
             return None
+        now = timezone.now()
+        unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
         memberships = {m.team.group_id: m for m in active_case_memberships(user)}
         perms: set[str] = set()
+        sources: set[str] = set()
+        view_ends: list[datetime.datetime | None] = []
         granting: Membership | None = None
         rows = CaseGroupObjectPermission.objects.filter(
-            content_object=case, group_id__in=memberships.keys()
-        ).values_list("group_id", "permission__codename")
-        for group_id, codename in rows:
+            unexpired, content_object=case, group_id__in=memberships.keys()
+        ).values_list("group_id", "permission__codename", "expires_at")
+        for group_id, codename, expires_at in rows:
             perms.add(codename)
+            sources.add(Source.TEAM if expires_at is None else Source.HANDOVER)
+            if codename == VIEW_CASE:
+                view_ends.append(expires_at)
             candidate = memberships[group_id]
             if granting is None or candidate.team_id == case.allocated_team_id:
                 granting = candidate
-        perms.update(
-            CaseUserObjectPermission.objects.filter(content_object=case, user=user)
-            .values_list("permission__codename", flat=True)
-        )
+        break_glass_id = None
+        user_rows = CaseUserObjectPermission.objects.filter(
+            unexpired, Q(grant__isnull=True) | Q(grant__ended_at__isnull=True),
+            content_object=case, user=user,
+        ).values_list("permission__codename", "expires_at", "grant_id", "grant__kind")
+        for codename, expires_at, grant_id, kind in user_rows:
+            perms.add(codename)
+            if codename == VIEW_CASE:
+                view_ends.append(expires_at)
+            if kind == CaseGrant.Kind.BREAK_GLASS:
+                sources.add(Source.BREAK_GLASS)
+                break_glass_id = grant_id
+            else:
+                sources.add(Source.KEYWORKER if kind == CaseGrant.Kind.KEYWORKER else Source.GRANT)
         if VIEW_CASE not in perms:
             return None
+        if sources != {Source.BREAK_GLASS}:
+            break_glass_id = None  # emergency access adds nothing to a real relationship
+        else:
+            perms = {VIEW_CASE}  # read-only, whatever else a row might say
         if granting is None and memberships:
             granting = next(iter(memberships.values()))
-        return CaseAccess(user=user, case=case, permissions=frozenset(perms), membership=granting)
+        expires = None if None in view_ends else max(view_ends)
+        return CaseAccess(user=user, case=case, permissions=frozenset(perms), membership=granting,
+                          sources=frozenset(sources), expires_at=expires,
+                          break_glass_id=break_glass_id)
 
     def visible_cases(self, user, queryset: QuerySet | None = None) -> QuerySet:
         """The cases `user` may see, as one query."""
@@ -150,12 +217,15 @@ class Policy:
                 .filter(user=user)
                 .values("team__group_id")
             )
+            now = timezone.now()
+            unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
             via_team = CaseGroupObjectPermission.objects.filter(
-                content_object=OuterRef("pk"), group_id__in=group_ids,
+                unexpired, content_object=OuterRef("pk"), group_id__in=group_ids,
                 permission__codename=VIEW_CASE,
             )
             via_grant = CaseUserObjectPermission.objects.filter(
-                content_object=OuterRef("pk"), user=user, permission__codename=VIEW_CASE
+                unexpired, Q(grant__isnull=True) | Q(grant__ended_at__isnull=True),
+                content_object=OuterRef("pk"), user=user, permission__codename=VIEW_CASE,
             )
             return queryset.filter(Exists(via_team) | Exists(via_grant))
         except Exception:
@@ -202,8 +272,10 @@ class Policy:
         if note.sensitivity == S.STANDARD:
             return NoteLevel.FULL
         if note.sensitivity == S.AGENCY_RESTRICTED:
+            if access.is_break_glass:
+                return NoteLevel.PLACEHOLDER  # emergency access: standard content only
             if access.is_case_manager or (
-                access.agency_id is not None and access.agency_id == note.author_agency_id
+                access.agency_id is not None and access.agency_id == note.audience_agency_id
             ):
                 return NoteLevel.FULL
             return NoteLevel.PLACEHOLDER
@@ -228,8 +300,18 @@ class Policy:
             return False
         if action == Action.MANAGE_ORGANISATION:
             return is_administrator(user)
-        if action == Action.LIST_CASES:
-            return True
+        if action in (Action.LIST_CASES, Action.SEARCH):
+            return True  # each answers only with what the user may see
+        if action == Action.REVIEW_BREAK_GLASS:
+            return is_ig_officer(user)
+        if isinstance(obj, CaseTransfer):
+            if action != Action.DECIDE_TRANSFER or not obj.is_open:
+                return False
+            return any(m.role == Role.TEAM_MANAGER and m.team_id == obj.to_team_id
+                       for m in active_case_memberships(user))
+        if action == Action.BREAK_GLASS:
+            return (isinstance(obj, Case) and bool(active_case_memberships(user))
+                    and self.case_access(user, obj) is None)
         if isinstance(obj, Team):
             team_roles = {m.role for m in active_case_memberships(user) if m.team_id == obj.pk}
             if action == Action.VIEW_TEAM:
@@ -250,6 +332,7 @@ class Policy:
             Action.ADD_NOTE: access.can_contribute,
             Action.ADD_PERSON: access.can_contribute,
             Action.CLOSE_CASE: access.can_contribute and access.is_case_manager,
+            Action.MANAGE_CASE_ACCESS: access.can_contribute and access.is_case_manager,
         }.get(action, False)
 
     def can_on_note(self, access: CaseAccess | None, action: Action, note: CaseNote) -> bool:
@@ -257,8 +340,12 @@ class Policy:
         if level != NoteLevel.FULL:
             return False
         is_author_draft = note.author_id == access.user.pk and not note.is_final
+        is_own_sealed = (note.author_id == access.user.pk and note.is_final
+                         and note.sensitivity == CaseNote.Sensitivity.SEALED)
         return {
             Action.VIEW_NOTE: True,
+            Action.VIEW_NOTE_HISTORY: True,
+            Action.SHARE_NOTE: is_own_sealed and access.can_contribute,
             Action.EDIT_NOTE: is_author_draft and access.can_contribute,
             Action.FINALISE_NOTE: is_author_draft and access.can_contribute,
             Action.AMEND_NOTE: note.is_final and access.can_contribute,
@@ -291,6 +378,21 @@ class Policy:
             self.record_denied(user, "team", team_id, None, action)
             raise NotFound("Team")
         return team
+
+    def access_transfer(self, user, transfer_id, action: Action = Action.DECIDE_TRANSFER):
+        """A transfer request the user may act on: decide it (the receiving team's
+        manager) or withdraw it (the manager of the team the case is with)."""
+        transfer = (CaseTransfer.objects.select_related("case", "from_team", "to_team")
+                    .filter(pk=_as_id(transfer_id)).first())
+        allowed = transfer is not None and (
+            self.can(user, action, transfer) if action == Action.DECIDE_TRANSFER
+            else self.can(user, action, transfer.case)
+        )
+        if not allowed:
+            self.record_denied(user, "transfer", transfer_id,
+                               transfer.case_id if transfer else None, action)
+            raise NotFound("Transfer request")
+        return transfer
 
     def record_denied(self, user, object_type, object_id, case_id, action, access=None):
         """The audit entry for a refused attempt (HTTP or live)."""

@@ -31,6 +31,13 @@ def is_administrator(user) -> bool:
     return user.is_superuser or any(m.role == Role.ADMINISTRATOR for m in active_memberships(user))
 
 
+def is_ig_officer(user) -> bool:
+    """Audits access; reads the audit trail, never case content by default."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return any(m.role == Role.IG_OFFICER for m in active_memberships(user))
+
+
 def actor_for(user, membership: Membership | None = None) -> Actor:
     """The audit trail's snapshot of a user, in the capacity of `membership` if given."""
     if user is None or not user.is_authenticated:

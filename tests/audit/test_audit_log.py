@@ -249,7 +249,7 @@ def test_the_audit_entry_rolls_back_with_a_write_that_fails_after_it(world, monk
     def notice_fails(*args, **kwargs):
         raise RuntimeError("queueing the notice failed")
 
-    monkeypatch.setattr("casenotes.actions._publish", notice_fails)
+    monkeypatch.setattr("casenotes.actions.notes._publish", notice_fails)
     before = write_fingerprint()
     with pytest.raises(RuntimeError):
         world.standard_note(world.social_worker)

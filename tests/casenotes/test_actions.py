@@ -587,13 +587,13 @@ def test_the_event_rolls_back_with_its_change_and_numbers_stay_gap_free(
         assert callbacks == []
 
         # The action itself fails after numbering its change.
-        publish = actions._publish
+        publish = actions.notes._publish
 
         def publish_then_fail(*args, **kwargs):
             publish(*args, **kwargs)
             raise RuntimeError("audit store unavailable")
 
-        monkeypatch.setattr(actions, "_publish", publish_then_fail)
+        monkeypatch.setattr(actions.notes, "_publish", publish_then_fail)
         with django_capture_on_commit_callbacks(execute=True) as callbacks:
             with pytest.raises(RuntimeError):
                 world.standard_note(author, body=SECRET_BODY)

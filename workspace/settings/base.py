@@ -210,6 +210,16 @@ WHITENOISE_USE_FINDERS = DEBUG
 # --- Product rules -----------------------------------------------------------
 NOTE_BODY_MAX_LENGTH = 20_000
 
+# Access governance: how long a team that handed a case over keeps read-only access
+# (a transfer request may set its own, up to the maximum), and how long break-glass
+# emergency access lasts. Both end at check time; no scheduled job is needed.
+HANDOVER_DAYS = env.int("HANDOVER_DAYS", default=28)
+HANDOVER_DAYS_MAX = 90
+BREAK_GLASS_HOURS = env.int("BREAK_GLASS_HOURS", default=4)
+# Search: the shortest query, and how many results of each kind one page shows.
+SEARCH_MIN_LENGTH = 3
+SEARCH_LIMIT = 25
+
 # Live case room: per-connection message rate (a burst, then a steady rate), and how
 # often an open connection re-checks its access by itself (pushed re-checks on
 # membership, account and sign-out changes are immediate).

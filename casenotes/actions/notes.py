@@ -1,4 +1,4 @@
-"""Every write to cases, people, notes and addenda.
+"""Every write to cases, people, notes and addenda, and live-room presence.
 
 Each action validates (raising ValidationError with a message a practitioner can
 act on), writes inside one transaction, sets the history user, writes its audit
@@ -31,7 +31,7 @@ from casenotes.models import (
 )
 from casenotes.permissions import TEAM_PERMISSIONS, Action, NoteLevel, NotFound, policy
 from casenotes.rules import CLOCK_SKEW, CLOSED_MESSAGE, FUTURE_MESSAGE
-from teams.models import Team
+from teams.models import Agency, Team
 from teams.selectors import actor_for
 
 
@@ -68,18 +68,21 @@ def do_create_case(
     return case
 
 
-def _grant_team(case: Case, team: Team, acting_user, *, reason: str) -> None:
-    """Give `team` its permissions on `case` (history and audit for each row)."""
-    actor = actor_for(acting_user)
+def _grant_team(case: Case, team: Team, acting_user, *, reason: str, actor=None) -> None:
+    """Give `team` its standing permissions on `case` (history and audit for each row).
+    A row the team kept from an earlier hand-over stops expiring."""
+    actor = actor or actor_for(acting_user)
     for perm in Permission.objects.filter(
         content_type__app_label="casenotes", codename__in=TEAM_PERMISSIONS
     ):
         held = CaseGroupObjectPermission.objects.filter(
             group=team.group, permission=perm, content_object=case
-        )
-        if held.exists():
+        ).first()
+        if held is not None and held.expires_at is None:
             continue
-        row = CaseGroupObjectPermission(group=team.group, permission=perm, content_object=case)
+        row = held or CaseGroupObjectPermission(group=team.group, permission=perm,
+                                                content_object=case)
+        row.expires_at = None
         row._history_user = acting_user
         row.save()
         record(actor=actor, action=AuditAction.PERMISSION_GRANTED, object_type="case",
@@ -136,6 +139,7 @@ def do_add_person(
 def _validated_note_fields(
     *, case: Case, note_type: str, occurred_at: datetime.datetime, body: str,
     sensitivity: str, people: Iterable[Person], readers: Iterable,
+    restricted_person: Person | None = None,
 ) -> dict:
     """Check the note's content against the product rules; raise one ValidationError
     naming every problem."""
@@ -168,6 +172,19 @@ def _validated_note_fields(
         errors.setdefault("readers", []).append(
             "Named readers are only for sealed notes. Choose 'Sealed' or clear the named readers."
         )
+    if restricted_person is not None:
+        if restricted_person.case_id != case.pk or restricted_person.is_child:
+            errors.setdefault("restricted_person", []).append(
+                "Only a note about an adult in this family can be limited to their specialist agency.")
+        elif restricted_person.specialist_agency_id is None:
+            errors.setdefault("restricted_person", []).append(
+                f"{restricted_person.full_name} has no specialist agency recorded.")
+        elif sensitivity != CaseNote.Sensitivity.AGENCY_RESTRICTED:
+            errors.setdefault("restricted_person", []).append(
+                "Choose 'Agency-restricted' to limit a note to an adult's specialist agency.")
+        elif restricted_person.pk not in {p.pk for p in people}:
+            errors.setdefault("restricted_person", []).append(
+                f"Tick {restricted_person.full_name} under 'Who is this note about?' as well.")
     if not case.is_open:
         errors.setdefault(NON_FIELD_ERRORS, []).append(CLOSED_MESSAGE)
     if errors:
@@ -175,6 +192,8 @@ def _validated_note_fields(
     return {
         "note_type": note_type, "occurred_at": occurred_at, "body": body,
         "sensitivity": sensitivity, "people": people, "readers": readers,
+        "restricted_person": restricted_person,
+        "restricted_agency_id": restricted_person.specialist_agency_id if restricted_person else None,
     }
 
 
@@ -217,11 +236,34 @@ def _publish(case_id: int, kind: str, note: CaseNote | None = None, *,
 
 
 @transaction.atomic
+def do_set_specialist_agency(*, acting_user, person: Person, agency: Agency | None) -> Person:
+    """Record (or clear) the agency an adult's specialist detail may be limited to.
+    Notes already written keep the audience they were written for."""
+    person = Person.objects.select_for_update().select_related("case").get(pk=person.pk)
+    access = policy.case_access(acting_user, person.case)
+    if access is None or not policy.can(acting_user, Action.ADD_PERSON, access):
+        raise NotFound("Person")
+    if person.is_child and agency is not None:
+        raise ValidationError({"specialist_agency":
+                               "A specialist agency is recorded for adults only."})
+    if person.specialist_agency_id == (agency.pk if agency else None):
+        return person
+    person.specialist_agency = agency
+    person.full_clean(exclude=["case", "specialist_agency"])
+    person._history_user = acting_user
+    person.save()
+    record(actor=access.actor, action=AuditAction.PERSON_UPDATED, object_type="person",
+           object_id=person.pk, case_id=person.case_id,
+           reason=f"specialist agency: {agency.short_name if agency else 'none'}")
+    return person
+
+
+@transaction.atomic
 def do_create_note(
     *, acting_user, case: Case, note_type: str, occurred_at: datetime.datetime, body: str,
     sensitivity: str = CaseNote.Sensitivity.STANDARD, is_significant: bool = False,
     people: Iterable[Person] = (), readers: Iterable = (), finalise: bool = False,
-    client_ref: str = "",
+    client_ref: str = "", restricted_person: Person | None = None,
 ) -> CaseNote:
     case = Case.objects.select_for_update().get(pk=case.pk)
     access = policy.case_access(acting_user, case)
@@ -230,6 +272,7 @@ def do_create_note(
     fields = _validated_note_fields(
         case=case, note_type=note_type, occurred_at=occurred_at, body=body,
         sensitivity=sensitivity, people=people, readers=readers,
+        restricted_person=restricted_person,
     )
     if not access.can_contribute or access.membership is None:
         raise ValidationError("You cannot add notes to this case.")
@@ -240,10 +283,12 @@ def do_create_note(
         sensitivity=fields["sensitivity"], is_significant=bool(is_significant),
         state=CaseNote.State.FINAL if finalise else CaseNote.State.DRAFT,
         created_at=now, updated_at=now, finalised_at=now if finalise else None,
-        client_ref=client_ref,
+        client_ref=client_ref, restricted_person=fields["restricted_person"],
+        restricted_agency_id=fields["restricted_agency_id"],
     )
     # case, author and agency were just loaded by this action: skip re-querying them.
-    note.full_clean(exclude=["case", "author", "author_agency"])
+    note.full_clean(exclude=["case", "author", "author_agency", "restricted_person",
+                             "restricted_agency"])
     _save_note(note, acting_user, people=fields["people"], readers=fields["readers"], created=True)
     actor = access.actor
     record(actor=actor, action=AuditAction.NOTE_CREATED, object_type="note",
@@ -279,6 +324,7 @@ def do_update_draft(
     *, acting_user, note: CaseNote, expected_version: int, note_type: str,
     occurred_at: datetime.datetime, body: str, sensitivity: str, is_significant: bool = False,
     people: Iterable[Person] = (), readers: Iterable = (), finalise: bool = False,
+    restricted_person: Person | None = None,
 ) -> CaseNote:
     """Save the author's draft; refuse, changing nothing, if it moved on since
     `expected_version` (StaleVersion) or has been finalised."""
@@ -286,11 +332,14 @@ def do_update_draft(
     fields = _validated_note_fields(
         case=note.case, note_type=note_type, occurred_at=occurred_at, body=body,
         sensitivity=sensitivity, people=people, readers=readers,
+        restricted_person=restricted_person,
     )
     now = timezone.now()
     note.note_type, note.occurred_at, note.body = (
         fields["note_type"], fields["occurred_at"], fields["body"])
     note.sensitivity, note.is_significant = fields["sensitivity"], bool(is_significant)
+    note.restricted_person = fields["restricted_person"]
+    note.restricted_agency_id = fields["restricted_agency_id"]
     note.version += 1
     note.updated_at = now
     if finalise:
