@@ -28,8 +28,8 @@ from casenotes.actions.notes import (  # noqa: F401
     do_create_note,
     do_finalise_note,
     do_join_room,
-    do_set_specialist_agency,
     do_leave_room,
+    do_set_specialist_agency,
     do_touch_presence,
     do_update_draft,
 )
