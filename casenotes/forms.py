@@ -12,8 +12,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from casenotes.models import Case, CaseNote, Person
+from casenotes.models import Case, CaseGrant, CaseNote, Person
 from casenotes.rules import CLOCK_SKEW, FUTURE_MESSAGE
+from teams.models import Agency
 
 _TIME = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*$")
 
@@ -54,11 +55,21 @@ class NoteForm(forms.Form):
         error_messages={"invalid_choice": "Named readers must be people working on this case.",
                         "invalid_pk_value": "Named readers must be people working on this case."},
     )
+    restricted_person = forms.ModelChoiceField(
+        queryset=Person.objects.none(), required=False,
+        empty_label="No: the author's agency",
+        error_messages={"invalid_choice": "Choose an adult in this family with a specialist agency."},
+    )
 
     def __init__(self, *args, case: Case, readers_queryset, **kwargs):
         super().__init__(*args, **kwargs)
         self.case = case
         self.fields["people"].queryset = case.people.all()
+        self.fields["restricted_person"].queryset = case.people.filter(
+            specialist_agency__isnull=False).exclude(role_in_family=Person.RoleInFamily.CHILD) \
+            .select_related("specialist_agency")
+        self.fields["restricted_person"].label_from_instance = (
+            lambda p: f"{p.full_name}: {p.specialist_agency.short_name} only")
         self.fields["readers"].queryset = readers_queryset
         self.fields["readers"].label_from_instance = lambda u: u.get_full_name() or u.username
 
@@ -101,7 +112,7 @@ class NoteForm(forms.Form):
             initial.update(
                 note_type=note.note_type, body=note.body, sensitivity=note.sensitivity,
                 is_significant=note.is_significant, people=list(note.people.all()),
-                readers=list(note.readers.all()),
+                readers=list(note.readers.all()), restricted_person=note.restricted_person_id,
             )
         return initial
 
@@ -134,3 +145,132 @@ class NoteFilterForm(forms.Form):
     def __init__(self, *args, case: Case, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["person"].queryset = case.people.all()
+
+
+# --- case access ------------------------------------------------------------------------
+
+def _person_label(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+class LeadForm(forms.Form):
+    lead = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), empty_label="Choose a practitioner",
+        error_messages={"required": "Choose the lead practitioner.",
+                        "invalid_choice": "Choose a member of the team."},
+    )
+
+    def __init__(self, *args, members, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lead"].queryset = members
+        self.fields["lead"].label_from_instance = _person_label
+
+
+class KeyworkerForm(forms.Form):
+    user = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), empty_label="Choose a practitioner",
+        error_messages={"required": "Choose the practitioner to add.",
+                        "invalid_choice": "Choose a practitioner from the list."},
+    )
+    until = forms.DateField(
+        required=False, input_formats=["%Y-%m-%d", "%d/%m/%Y", "%d %m %Y"],
+        error_messages={"invalid": "Enter a real date, for example 31/03/2027."},
+    )
+
+    def __init__(self, *args, candidates, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = candidates
+        self.fields["user"].label_from_instance = _person_label
+
+
+class TransferRequestForm(forms.Form):
+    to_team = forms.ModelChoiceField(
+        queryset=None, empty_label="Choose a team",
+        error_messages={"required": "Choose the team to transfer the case to.",
+                        "invalid_choice": "Choose a team from the list."},
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea, max_length=1000, strip=True,
+        error_messages={"required": "Enter the reason for the transfer.",
+                        "max_length": "The reason must be 1,000 characters or fewer "
+                                      "(it has %(show_value)s)."},
+    )
+    handover_days = forms.IntegerField(
+        min_value=0, max_value=settings.HANDOVER_DAYS_MAX, initial=settings.HANDOVER_DAYS,
+        error_messages={
+            "required": "Enter the hand-over period in days.",
+            "invalid": "Enter the hand-over period as a whole number of days.",
+            "min_value": f"The hand-over period must be between 0 and {settings.HANDOVER_DAYS_MAX} days.",
+            "max_value": f"The hand-over period must be between 0 and {settings.HANDOVER_DAYS_MAX} days.",
+        },
+    )
+
+    def __init__(self, *args, teams, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_team"].queryset = teams
+
+
+class TransferDecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[("accept", "Accept the case"), ("reject", "Reject the request")],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose whether to accept or reject the request.",
+                        "invalid_choice": "Choose whether to accept or reject the request."},
+    )
+    decision_reason = forms.CharField(
+        widget=forms.Textarea, max_length=1000, strip=True,
+        error_messages={"required": "Enter the reason for your decision.",
+                        "max_length": "The reason must be 1,000 characters or fewer "
+                                      "(it has %(show_value)s)."},
+    )
+
+
+class BreakGlassForm(forms.Form):
+    reason_code = forms.ChoiceField(
+        choices=CaseGrant.Reason.choices, widget=forms.RadioSelect,
+        error_messages={"required": "Choose why you need emergency access.",
+                        "invalid_choice": "Choose why you need emergency access."},
+    )
+    reason = forms.CharField(
+        required=False, widget=forms.Textarea, max_length=500, strip=True,
+        error_messages={"max_length": "The reason must be 500 characters or fewer "
+                                      "(it has %(show_value)s)."},
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("reason_code") == CaseGrant.Reason.OTHER and not cleaned.get("reason"):
+            self.add_error("reason", "Explain why you need emergency access.")
+        return cleaned
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(
+        max_length=100, strip=True, min_length=settings.SEARCH_MIN_LENGTH,
+        error_messages={
+            "required": "Enter a name or case reference.",
+            "min_length": f"Enter at least {settings.SEARCH_MIN_LENGTH} characters.",
+            "max_length": "Enter 100 characters or fewer.",
+        },
+    )
+
+
+class ShareForm(forms.Form):
+    readers = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.none(), required=False,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": "Named readers must be people working on this case.",
+                        "invalid_pk_value": "Named readers must be people working on this case."},
+    )
+
+    def __init__(self, *args, readers_queryset, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["readers"].queryset = readers_queryset
+        self.fields["readers"].label_from_instance = _person_label
+
+
+class SpecialistAgencyForm(forms.Form):
+    specialist_agency = forms.ModelChoiceField(
+        queryset=Agency.objects.all(), required=False, empty_label="None",
+        error_messages={"invalid_choice": "Choose an agency from the list."},
+    )

@@ -1,15 +1,26 @@
 """Reads of case data that need care: each goes through the policy and leaves its
 audit entry."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Max, Q
+from django.utils import timezone
 
 from audit.actions import record
 from audit.models import AuditAction
 from casenotes import events
-from casenotes.models import Addendum, CaseNote
+from casenotes.models import (
+    NOTE_HISTORY,
+    Addendum,
+    CaseGrant,
+    CaseGroupObjectPermission,
+    CaseNote,
+    CaseTransfer,
+    Person,
+)
 from casenotes.permissions import CaseAccess, NoteLevel, policy
-from teams.selectors import actor_for, team_members
+from teams.models import Membership, Role
+from teams.selectors import active_case_memberships, actor_for, team_members
 
 
 def caseload(user):
@@ -79,3 +90,185 @@ def note_page(access: CaseAccess, note: CaseNote) -> dict:
            object_id=note.pk, case_id=note.case_id)
     return {"addenda": addenda, "people": list(note.people.all()),
             "readers": list(note.readers.all())}
+
+
+# --- access governance ----------------------------------------------------------------
+
+def access_list(access: CaseAccess) -> dict:
+    """Who may open this case and why, with end dates (for its team manager)."""
+    case = access.case
+    now = timezone.now()
+    unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    team_rows = (CaseGroupObjectPermission.objects.filter(unexpired, content_object=case,
+                                                          permission__codename="view_case")
+                 .select_related("group__team"))
+    handovers = []
+    for row in team_rows:
+        team = row.group.team
+        if row.expires_at is not None:
+            handovers.append({"team": team, "members": team_members(team),
+                              "until": row.expires_at})
+    grants = list(
+        CaseGrant.objects.filter(case=case, ended_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .select_related("user", "granted_by").order_by("kind", "starts_at")
+    )
+    record(actor=access.actor, action=AuditAction.CASE_ACCESS_VIEWED, object_type="case",
+           object_id=case.pk, case_id=case.pk)
+    return {
+        "members": team_members(case.allocated_team),
+        "handovers": handovers,
+        "keyworkers": [g for g in grants if g.kind == CaseGrant.Kind.KEYWORKER],
+        "emergency": [g for g in grants if g.kind == CaseGrant.Kind.BREAK_GLASS],
+        "transfers": list(case.transfers.select_related("to_team", "requested_by")[:10]),
+    }
+
+
+def keyworker_candidates(case):
+    """Practitioners who may be added as keyworkers: anyone working cases today who is
+    not in the allocated team."""
+    in_team = Membership.objects.case_working().filter(team=case.allocated_team).values("user_id")
+    working = Membership.objects.case_working().values("user_id")
+    return (get_user_model().objects.filter(pk__in=working).exclude(pk__in=in_team)
+            .order_by("first_name", "last_name"))
+
+
+def search(user, query: str) -> dict:
+    """Cases and people matching `query` that `user` may see, and, for a practitioner,
+    people in other cases they could open in an emergency (name, date of birth and
+    reference only). A fixed number of queries, whatever the number of cases."""
+    limit = settings.SEARCH_LIMIT
+    matches_case = Q(reference__iexact=query) | Q(family_name__icontains=query)
+    visible = policy.visible_cases(user)
+    cases = list(visible.filter(matches_case).select_related("allocated_team")
+                 .order_by("family_name", "reference")[:limit])
+    people = list(Person.objects.filter(case__in=visible.values("pk"), full_name__icontains=query)
+                  .select_related("case").order_by("full_name")[:limit])
+    candidates = []
+    if active_case_memberships(user):  # practitioners only may ask for emergency access
+        hidden = (Person.objects.exclude(case__in=visible.values("pk"))
+                  .filter(Q(full_name__icontains=query) | Q(case__reference__iexact=query))
+                  .select_related("case").order_by("full_name", "date_of_birth"))
+        candidates = [
+            {"name": p.full_name, "date_of_birth": p.date_of_birth,
+             "reference": p.case.reference, "case_id": p.case_id}
+            for p in hidden[:limit]
+        ]
+    shown = sorted({c.pk for c in cases} | {p.case_id for p in people})
+    record(actor=actor_for(user), action=AuditAction.SEARCHED, object_type="search",
+           reason=f"{len(cases)} cases, {len(people)} people, {len(candidates)} emergency "
+                  f"candidates; cases shown {shown[:40]}")
+    return {"cases": cases, "people": people, "candidates": candidates, "limit": limit}
+
+
+def transfers_for(user) -> dict:
+    """Open requests to and from the teams `user` manages (the reference and family name
+    only: the receiving manager has no access to the case until they accept)."""
+    managed = [m.team_id for m in active_case_memberships(user) if m.role == Role.TEAM_MANAGER]
+    base = CaseTransfer.objects.select_related("case", "from_team", "to_team", "requested_by")
+    incoming = list(base.filter(to_team_id__in=managed, status=CaseTransfer.Status.REQUESTED))
+    outgoing = list(base.filter(from_team_id__in=managed, status=CaseTransfer.Status.REQUESTED))
+    recent = list(base.filter(Q(to_team_id__in=managed) | Q(from_team_id__in=managed))
+                  .exclude(status=CaseTransfer.Status.REQUESTED)[:20])
+    record(actor=actor_for(user), action=AuditAction.TRANSFERS_VIEWED, object_type="transfers",
+           reason=f"{len(incoming)} incoming, {len(outgoing)} outgoing")
+    return {"incoming": incoming, "outgoing": outgoing, "recent": recent,
+            "manages": bool(managed)}
+
+
+def transfer_page(user, transfer: CaseTransfer) -> dict:
+    record(actor=actor_for(user), action=AuditAction.TRANSFERS_VIEWED, object_type="transfer",
+           object_id=transfer.pk, case_id=transfer.case_id)
+    return {"transfer": transfer, "case": transfer.case}
+
+
+_HISTORY_FIELDS = [("note_type", "Type"), ("occurred_at", "When it happened"), ("body", "Note"),
+                   ("sensitivity", "Who may read it"), ("is_significant", "Significant event"),
+                   ("state", "State")]
+
+
+def note_history(access: CaseAccess, note: CaseNote) -> list[dict]:
+    """Every version of a note, newest first, with what changed from the one before."""
+    versions = list(note.history.select_related("history_user").order_by("history_date",
+                                                                        "history_id"))
+    links: dict[str, dict[int, list[int]]] = {"people": {}, "readers": {}}
+    for field, model in NOTE_HISTORY.m2m_models.items():
+        target = "person_id" if field.name == "people" else "user_id"
+        for history_id, linked in model.objects.filter(history__in=versions).values_list(
+                "history_id", target):
+            links[field.name].setdefault(history_id, []).append(linked)
+    people = {p.pk: p.full_name for p in Person.objects.filter(case_id=note.case_id)}
+    reader_ids = {u for ids in links["readers"].values() for u in ids}
+    user_names = {u.pk: u.get_full_name() or u.get_username()
+                  for u in get_user_model().objects.filter(pk__in=reader_ids)}
+    rows, previous = [], None
+    previous_about: list[str] = []
+    previous_readers: list[str] = []
+    for version in versions:
+        about = sorted(people.get(i, "?") for i in links["people"].get(version.history_id, []))
+        readers = sorted(user_names.get(i, "?") for i in links["readers"].get(version.history_id, []))
+        changes = []
+        for field, label in _HISTORY_FIELDS:
+            old = getattr(previous, field) if previous else None
+            new = getattr(version, field)
+            if previous is None or old != new:
+                changes.append({"label": label, "old": _shown(previous, field, old),
+                                "new": _shown(version, field, new)})
+        for label, old, new in (("About", previous_about, about),
+                                ("Named readers", previous_readers, readers)):
+            if previous is None or old != new:
+                changes.append({"label": label,
+                                "old": (", ".join(old) or "None") if previous else None,
+                                "new": ", ".join(new) or "None"})
+        rows.append({"version": version, "changes": changes})
+        previous, previous_about, previous_readers = version, about, readers
+    record(actor=access.actor, action=AuditAction.NOTE_HISTORY_VIEWED, object_type="note",
+           object_id=note.pk, case_id=note.case_id)
+    rows.reverse()
+    return rows
+
+
+def _shown(version, field, value):
+    if version is None:
+        return None
+    display = getattr(version, f"get_{field}_display", None)
+    if display is not None:
+        return display()
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if field == "occurred_at":
+        return timezone.localtime(value).strftime("%-d %b %Y %H:%M")
+    return value
+
+
+def case_export(access: CaseAccess) -> list[dict]:
+    """The case record as this user may read it, for a CSV download: full notes in full,
+    placeholders as placeholders, hidden notes not at all."""
+    notes = events.with_entry_data(policy.visible_notes(access)).order_by("occurred_at", "id")
+    rows = []
+    for note in notes:
+        level = policy.note_level(access, note)
+        full = level == NoteLevel.FULL
+        rows.append({
+            "occurred_at": timezone.localtime(note.occurred_at).strftime("%Y-%m-%d %H:%M"),
+            "type": note.get_note_type_display() if full else "Restricted note",
+            "author": note.author.get_full_name() if full else "",
+            "agency": note.author_agency.short_name,
+            "state": note.get_state_display(),
+            "body": note.body if full else "",
+        })
+    record(actor=access.actor, action=AuditAction.CASE_EXPORTED, object_type="case",
+           object_id=access.case.pk, case_id=access.case.pk, reason=f"{len(rows)} notes")
+    return rows
+
+
+def break_glass_queue(user, *, page: int = 1, per_page: int = 50) -> dict:
+    grants = (CaseGrant.objects.filter(kind=CaseGrant.Kind.BREAK_GLASS)
+              .select_related("user", "case").order_by("-starts_at", "-id"))
+    total = grants.count()
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    items = list(grants[(page - 1) * per_page: page * per_page])
+    record(actor=actor_for(user), action=AuditAction.BREAK_GLASS_QUEUE_VIEWED,
+           object_type="break_glass", reason=f"page {page} of {pages}")
+    return {"grants": items, "page": page, "pages": pages, "total": total, "now": timezone.now()}

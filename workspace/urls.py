@@ -5,5 +5,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("casenotes.urls")),
     path("teams/", include("teams.urls")),
+    path("ig/", include("audit.urls")),
     path("accounts/", include("workspace.auth_urls")),
 ]

@@ -54,6 +54,7 @@ def case_detail(request, case_id):
         "access": access, "case": access.case, "filters": filters,
         "filtered": bool(note_type or person),
         "can_add_note": access.case.is_open and policy.can(request.user, Action.ADD_NOTE, access),
+        "can_manage_access": policy.can(request.user, Action.MANAGE_CASE_ACCESS, access),
         **page,
     })
 
@@ -76,6 +77,7 @@ def note_create(request, case_id):
                     occurred_at=data["occurred_at"], body=data["body"],
                     sensitivity=data["sensitivity"], is_significant=data["is_significant"],
                     people=data["people"], readers=data["readers"],
+                    restricted_person=data["restricted_person"],
                     finalise=request.POST.get("intent") == "finalise",
                 )
             except ValidationError as error:
@@ -100,6 +102,7 @@ def note_detail(request, case_id, note_id):
         "access": access, "case": access.case, "note": note,
         "can_edit": policy.can_on_note(access, Action.EDIT_NOTE, note),
         "can_amend": access.case.is_open and policy.can_on_note(access, Action.AMEND_NOTE, note),
+        "can_share": access.case.is_open and policy.can_on_note(access, Action.SHARE_NOTE, note),
         "addendum_form": AddendumForm(), **page,
     })
 
@@ -127,7 +130,8 @@ def note_edit(request, case_id, note_id):
                     note_type=data["note_type"], occurred_at=data["occurred_at"],
                     body=data["body"], sensitivity=data["sensitivity"],
                     is_significant=data["is_significant"], people=data["people"],
-                    readers=data["readers"], finalise=request.POST.get("intent") == "finalise",
+                    readers=data["readers"], restricted_person=data["restricted_person"],
+                    finalise=request.POST.get("intent") == "finalise",
                 )
             except actions.StaleVersion as stale:
                 # Keep what they typed; show what is saved; let them choose.

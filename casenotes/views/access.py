@@ -1,0 +1,298 @@
+"""Case access pages: the access list (lead, keyworkers, who may open the case and
+why), transfer requests and decisions, break-glass, sealed-note readers, a case's
+people's specialist agencies, search and the case record export."""
+
+import csv
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from casenotes import actions, selectors
+from casenotes.forms import (
+    BreakGlassForm,
+    KeyworkerForm,
+    LeadForm,
+    SearchForm,
+    ShareForm,
+    SpecialistAgencyForm,
+    TransferDecisionForm,
+    TransferRequestForm,
+)
+from casenotes.models import Case, CaseGrant, Person
+from casenotes.permissions import Action, NotFound, _as_id, policy
+from casenotes.views.notes import _add_action_errors
+from teams.models import Team
+from teams.selectors import team_members
+
+
+def _members_queryset(case: Case):
+    ids = [m.user_id for m in team_members(case.allocated_team)]
+    return get_user_model().objects.filter(pk__in=ids).order_by("first_name", "last_name")
+
+
+def _access_page(request, access, *, lead_form=None, keyworker_form=None, status=200):
+    case = access.case
+    return render(request, "casenotes/case_access.html", {
+        "access": access, "case": case, **selectors.access_list(access),
+        "lead_form": lead_form or LeadForm(members=_members_queryset(case),
+                                           initial={"lead": case.lead_practitioner_id}),
+        "keyworker_form": keyworker_form or KeyworkerForm(
+            candidates=selectors.keyworker_candidates(case)),
+    }, status=status)
+
+
+@login_required
+def case_access(request, case_id):
+    access = policy.access_case(request.user, case_id, Action.MANAGE_CASE_ACCESS)
+    return _access_page(request, access)
+
+
+@login_required
+@require_POST
+def lead_allocate(request, case_id):
+    access = policy.access_case(request.user, case_id, Action.MANAGE_CASE_ACCESS)
+    form = LeadForm(request.POST, members=_members_queryset(access.case))
+    if form.is_valid():
+        try:
+            actions.do_allocate_lead(acting_user=request.user, case=access.case,
+                                     lead=form.cleaned_data["lead"])
+        except ValidationError as error:
+            _add_action_errors(form, error)
+        else:
+            messages.success(request, "Lead practitioner allocated.")
+            return redirect("casenotes:case_access", case_id=access.case.pk)
+    return _access_page(request, access, lead_form=form, status=400)
+
+
+@login_required
+@require_POST
+def keyworker_add(request, case_id):
+    access = policy.access_case(request.user, case_id, Action.MANAGE_CASE_ACCESS)
+    form = KeyworkerForm(request.POST, candidates=selectors.keyworker_candidates(access.case))
+    if form.is_valid():
+        try:
+            grant = actions.do_add_keyworker(acting_user=request.user, case=access.case,
+                                             user=form.cleaned_data["user"],
+                                             until=form.cleaned_data["until"])
+        except ValidationError as error:
+            _add_action_errors(form, error)
+        else:
+            messages.success(request, f"{grant.user.get_full_name()} added as a keyworker.")
+            return redirect("casenotes:case_access", case_id=access.case.pk)
+    return _access_page(request, access, keyworker_form=form, status=400)
+
+
+@login_required
+@require_POST
+def keyworker_remove(request, case_id, grant_id):
+    access = policy.access_case(request.user, case_id, Action.MANAGE_CASE_ACCESS)
+    grant = CaseGrant.objects.filter(pk=_as_id(grant_id), case=access.case,
+                                     kind=CaseGrant.Kind.KEYWORKER).first()
+    if grant is None:
+        raise NotFound("Keyworker")
+    try:
+        actions.do_remove_keyworker(acting_user=request.user, grant=grant)
+    except ValidationError as error:
+        messages.info(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"{grant.user.get_full_name()} removed as a keyworker. "
+                                  "Their access ended now.")
+    return redirect("casenotes:case_access", case_id=access.case.pk)
+
+
+# --- transfers ----------------------------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def transfer_request(request, case_id):
+    access = policy.access_case(request.user, case_id, Action.MANAGE_CASE_ACCESS)
+    teams = Team.objects.filter(is_active=True).exclude(pk=access.case.allocated_team_id)
+    if request.method == "POST":
+        form = TransferRequestForm(request.POST, teams=Team.objects.all())
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                actions.do_request_transfer(
+                    acting_user=request.user, case=access.case, to_team=data["to_team"],
+                    reason=data["reason"], handover_days=data["handover_days"])
+            except ValidationError as error:
+                _add_action_errors(form, error)
+            else:
+                messages.success(request, f"Transfer to {data['to_team'].name} requested. Its "
+                                          "team manager will accept or reject it.")
+                return redirect("casenotes:case_access", case_id=access.case.pk)
+        form.fields["to_team"].queryset = teams
+    else:
+        form = TransferRequestForm(teams=teams)
+    return render(request, "casenotes/transfer_request.html", {
+        "access": access, "case": access.case, "form": form,
+    }, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def transfer_withdraw(request, transfer_id):
+    transfer = policy.access_transfer(request.user, transfer_id, Action.MANAGE_CASE_ACCESS)
+    try:
+        actions.do_withdraw_transfer(acting_user=request.user, transfer=transfer)
+    except ValidationError as error:
+        messages.info(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Transfer request withdrawn.")
+    return redirect("casenotes:case_access", case_id=transfer.case_id)
+
+
+@login_required
+def transfer_list(request):
+    return render(request, "casenotes/transfer_list.html", {
+        **selectors.transfers_for(request.user), "nav": "transfers"})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def transfer_decide(request, transfer_id):
+    transfer = policy.access_transfer(request.user, transfer_id, Action.DECIDE_TRANSFER)
+    form = TransferDecisionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        accept = form.cleaned_data["decision"] == "accept"
+        try:
+            actions.do_decide_transfer(acting_user=request.user, transfer=transfer, accept=accept,
+                                       reason=form.cleaned_data["decision_reason"])
+        except ValidationError as error:
+            _add_action_errors(form, error)
+        else:
+            if accept:
+                messages.success(request, f"{transfer.case.reference} is now with "
+                                          f"{transfer.to_team.name}. Allocate a lead practitioner.")
+                return redirect("casenotes:case_access", case_id=transfer.case_id)
+            messages.success(request, "Transfer request rejected.")
+            return redirect("casenotes:transfer_list")
+    return render(request, "casenotes/transfer_decide.html", {
+        **selectors.transfer_page(request.user, transfer), "form": form, "nav": "transfers",
+    }, status=400 if form.errors else 200)
+
+
+# --- search and break-glass -----------------------------------------------------------------
+
+@login_required
+def search(request):
+    form = SearchForm(request.GET or None)
+    results = None
+    if form.is_bound and form.is_valid():
+        results = selectors.search(request.user, form.cleaned_data["q"])
+    return render(request, "casenotes/search.html", {
+        "form": form, "results": results, "nav": "search",
+    }, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def break_glass(request, case_id):
+    case = Case.objects.filter(pk=_as_id(case_id)).first()
+    if case is None or not policy.can(request.user, Action.BREAK_GLASS, case):
+        if case is not None and policy.case_access(request.user, case) is not None:
+            return redirect("casenotes:case_detail", case_id=case.pk)
+        policy.record_denied(request.user, "case", case_id, case.pk if case else None,
+                             Action.BREAK_GLASS)
+        raise NotFound("Case")
+    form = BreakGlassForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.do_open_break_glass(acting_user=request.user, case=case,
+                                        reason_code=form.cleaned_data["reason_code"],
+                                        reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            _add_action_errors(form, error)
+        else:
+            return redirect("casenotes:case_detail", case_id=case.pk)
+    # Only the reference is shown: the family's details are what the access is for.
+    return render(request, "casenotes/break_glass.html", {
+        "reference": case.reference, "case_id": case.pk, "form": form,
+    }, status=400 if form.errors else 200)
+
+
+# --- notes and people ------------------------------------------------------------------------
+
+@login_required
+def note_history(request, case_id, note_id):
+    access = policy.access_case(request.user, case_id)
+    note = policy.access_note(access, note_id, Action.VIEW_NOTE_HISTORY)
+    return render(request, "casenotes/note_history.html", {
+        "access": access, "case": access.case, "note": note,
+        "versions": selectors.note_history(access, note),
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def note_readers(request, case_id, note_id):
+    access = policy.access_case(request.user, case_id)
+    note = policy.access_note(access, note_id, Action.SHARE_NOTE)
+    readers = selectors.note_form(access, note)
+    form = ShareForm(request.POST or None, readers_queryset=readers,
+                     initial={"readers": list(note.readers.all())})
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.do_share_sealed_note(acting_user=request.user, note=note,
+                                         readers=form.cleaned_data["readers"])
+        except ValidationError as error:
+            _add_action_errors(form, error)
+        else:
+            messages.success(request, "Named readers saved.")
+            return redirect("casenotes:note_detail", case_id=access.case.pk, note_id=note.pk)
+    return render(request, "casenotes/note_readers.html", {
+        "access": access, "case": access.case, "note": note, "form": form,
+    }, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def person_specialist(request, case_id, person_id):
+    access = policy.access_case(request.user, case_id, Action.ADD_PERSON)
+    person = Person.objects.filter(pk=_as_id(person_id), case=access.case).first()
+    if person is None or person.is_child:
+        raise NotFound("Person")
+    form = SpecialistAgencyForm(request.POST or None,
+                                initial={"specialist_agency": person.specialist_agency_id})
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.do_set_specialist_agency(acting_user=request.user, person=person,
+                                             agency=form.cleaned_data["specialist_agency"])
+        except ValidationError as error:
+            _add_action_errors(form, error)
+        else:
+            messages.success(request, f"Specialist agency for {person.full_name} saved.")
+            return redirect("casenotes:case_detail", case_id=access.case.pk)
+    return render(request, "casenotes/person_specialist.html", {
+        "access": access, "case": access.case, "person": person, "form": form,
+    }, status=400 if form.errors else 200)
+
+
+# --- export --------------------------------------------------------------------------------
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    """A spreadsheet must not run what a note says: formula-like text is neutralised."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+@login_required
+def case_export(request, case_id):
+    access = policy.access_case(request.user, case_id)
+    rows = selectors.case_export(access)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{access.case.reference}-record.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["When", "Type", "Author", "Agency", "State", "Note"])
+    for row in rows:
+        writer.writerow([_cell(row[k]) for k in ("occurred_at", "type", "author", "agency",
+                                                  "state", "body")])
+    return response
