@@ -72,6 +72,7 @@ class Action(enum.StrEnum):
     DECIDE_TRANSFER = "decide_transfer"
     SHARE_NOTE = "share_note"  # name or remove the readers of a sealed note
     VIEW_NOTE_HISTORY = "view_note_history"
+    EXPORT_CASE = "export_case"  # download the notes one may read
     SEARCH = "search"
     BREAK_GLASS = "break_glass"
     REVIEW_BREAK_GLASS = "review_break_glass"
@@ -280,6 +281,8 @@ class Policy:
                 return NoteLevel.FULL
             return NoteLevel.PLACEHOLDER
         if note.sensitivity == S.SEALED:
+            if access.is_break_glass:
+                return NoteLevel.HIDDEN
             is_reader = getattr(note, "viewer_is_reader", None)
             if is_reader is None:
                 is_reader = note.readers.filter(pk=user.pk).exists()
@@ -333,6 +336,8 @@ class Policy:
             Action.ADD_PERSON: access.can_contribute,
             Action.CLOSE_CASE: access.can_contribute and access.is_case_manager,
             Action.MANAGE_CASE_ACCESS: access.can_contribute and access.is_case_manager,
+            # Emergency access is for reading in an emergency, not for taking copies.
+            Action.EXPORT_CASE: access.can_view and not access.is_break_glass,
         }.get(action, False)
 
     def can_on_note(self, access: CaseAccess | None, action: Action, note: CaseNote) -> bool:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from audit.actions import record
 from audit.models import AuditAction
-from casenotes.actions.notes import NOTE_HISTORY, _grant_team, _publish
+from casenotes.actions.notes import NOTE_HISTORY, _grant_team, _not_working_on, _publish
 from casenotes.models import (
     Case,
     CaseEvent,
@@ -370,7 +370,7 @@ def do_share_sealed_note(*, acting_user, note: CaseNote, readers) -> CaseNote:
     if not policy.can_on_note(access, Action.SHARE_NOTE, note):
         raise NotFound("Note")
     readers = {r.pk: r for r in readers if r.pk != acting_user.pk}
-    if any(policy.case_access(r, note.case) is None for r in readers.values()):
+    if any(_not_working_on(r, note.case) for r in readers.values()):
         raise ValidationError({"readers": "Named readers must be people working on this case."})
     if not note.case.is_open:
         raise ValidationError("This case is closed. Who may read its notes cannot be changed.")

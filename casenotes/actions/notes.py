@@ -164,7 +164,7 @@ def _validated_note_fields(
     if any(p.case_id != case.pk for p in people):
         errors.setdefault("people", []).append("Choose people from this family only.")
     if sensitivity == CaseNote.Sensitivity.SEALED:
-        if any(policy.case_access(r, case) is None for r in readers):
+        if any(_not_working_on(r, case) for r in readers):
             errors.setdefault("readers", []).append(
                 "Named readers must be people working on this case."
             )
@@ -195,6 +195,12 @@ def _validated_note_fields(
         "restricted_person": restricted_person,
         "restricted_agency_id": restricted_person.specialist_agency_id if restricted_person else None,
     }
+
+
+def _not_working_on(user, case: Case) -> bool:
+    """Named readers must work on the case: emergency access is no relationship."""
+    access = policy.case_access(user, case)
+    return access is None or access.is_break_glass
 
 
 def _save_note(note: CaseNote, acting_user, *, people, readers, created: bool) -> None:

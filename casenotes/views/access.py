@@ -286,7 +286,7 @@ def _cell(value) -> str:
 
 @login_required
 def case_export(request, case_id):
-    access = policy.access_case(request.user, case_id)
+    access = policy.access_case(request.user, case_id, Action.EXPORT_CASE)
     rows = selectors.case_export(access)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{access.case.reference}-record.csv"'

@@ -55,6 +55,7 @@ def case_detail(request, case_id):
         "filtered": bool(note_type or person),
         "can_add_note": access.case.is_open and policy.can(request.user, Action.ADD_NOTE, access),
         "can_manage_access": policy.can(request.user, Action.MANAGE_CASE_ACCESS, access),
+        "can_export": policy.can(request.user, Action.EXPORT_CASE, access),
         **page,
     })
 

@@ -414,6 +414,13 @@ function initCasePage(notes) {
           caseChanged();
           return;
         }
+        if (message.kind === "note.withdrawn") {
+          // No longer shared with this viewer: take it off the page at once.
+          if (Number.isSafeInteger(message.note)) {
+            document.getElementById(`note-${message.note}`)?.remove();
+          }
+          return;
+        }
         if (!Number.isSafeInteger(message.note) || typeof message.html !== "string") return;
         if (filtered) {
           // A filtered list must not gain entries the filter did not choose.
