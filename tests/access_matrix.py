@@ -231,7 +231,8 @@ ENDPOINTS = {
 #: Routes that hold no case data, and the tests that cover them.
 OUTSIDE_CASE_DATA = {
     "teams:team_detail": "tests/casenotes/policy_matrix.py (VIEW_TEAM) and tests/teams/test_views.py",
-    "audit:break_glass_queue": "tests/test_access_matrix.py::test_only_ig_officers_see_the_emergency_access_queue",
+    "audit:break_glass_queue":
+        "tests/test_access_matrix.py::test_only_ig_officers_see_the_emergency_access_queue",
     "login": "tests/audit (sign-in audit) and tests/workspace/test_page_hardening.py",
     "logout": "tests/audit (sign-out audit)",
     "admin:*": "tests/workspace/test_admin.py (administrators only, no note bodies)",

@@ -7,7 +7,6 @@ reports every mismatch at once; socket rows are in tests/test_access_matrix_live
 """
 
 import datetime
-import re
 
 import pytest
 from django.test import Client
@@ -26,8 +25,8 @@ from casenotes.models import Addendum, Case, CaseNote, CaseTransfer, Person
 from casenotes.permissions import policy
 from teams.models import CASE_ROLES, Role
 from tests import access_matrix as am
-from tests.casenotes.test_permissions import _note_for as note_for_sensitivity
 from tests.casenotes import policy_matrix as pm
+from tests.casenotes.test_permissions import _note_for as note_for_sensitivity
 
 _SENSITIVITY = {
     am.STANDARD: pm.STANDARD, am.RESTRICTED_SAME: pm.RESTRICTED_SAME_AGENCY,
