@@ -378,7 +378,12 @@ def do_share_sealed_note(*, acting_user, note: CaseNote, readers) -> CaseNote:
     added, removed = set(readers) - before, before - set(readers)
     if not added and not removed:
         return note
-    note.readers.set(list(readers.values()))
+    # One version for the whole change (simple-history would add one per link, unnamed).
+    note.skip_history_when_saving = True
+    try:
+        note.readers.set(list(readers.values()))
+    finally:
+        del note.skip_history_when_saving
     note._history_user = acting_user
     NOTE_HISTORY.create_historical_record(note, "~")
     actor = access.actor
