@@ -32,6 +32,7 @@ Outcomes:
                             already has access and is sent to the case (DENY: 404).
 """
 
+from casenotes.permissions import Action as A
 from teams.models import CASE_ROLES
 from teams.models import Role as R
 
@@ -245,4 +246,17 @@ SOCKET_MESSAGES = {
     "writing": (CASE, LIVE_JOIN),
     "ping": (CASE, LIVE_JOIN),
     "draft.save": (CASE, LIVE_DRAFT_SAVE),
+}
+
+#: The policy's access-governance actions and the endpoint rows that table them (the
+#: policy's first actions are tabled per call in tests/casenotes/policy_matrix.py).
+POLICY_ACTIONS = {
+    A.MANAGE_CASE_ACCESS: (CASE, ACCESS_LIST),
+    A.DECIDE_TRANSFER: (TRANSFER, DECIDE),
+    A.SHARE_NOTE: (SEALED_NAMED, SHARE),
+    A.VIEW_NOTE_HISTORY: (STANDARD, HISTORY),
+    A.EXPORT_CASE: (CASE, EXPORT),
+    A.SEARCH: (CASE, SEARCH),
+    A.BREAK_GLASS: (CASE, BREAK_GLASS_OPEN),
+    A.REVIEW_BREAK_GLASS: "audit:break_glass_queue",
 }
