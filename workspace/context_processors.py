@@ -1,23 +1,24 @@
-"""What the page header needs to know about the signed-in user (one query, only when
-a page shows the header)."""
+"""What the page header needs to know about the signed-in user (evaluated only when a
+page shows the header: one query, two for a team manager)."""
 
 from django.utils.functional import SimpleLazyObject
 
 from teams.models import Role
 
 
-def navigation(request):
-    def roles():
+class _Navigation:
+    def __init__(self, user):
+        from casenotes.models import CaseTransfer
         from teams.selectors import active_memberships
 
-        user = getattr(request, "user", None)
-        return {m.role for m in active_memberships(user)} if user is not None else set()
+        memberships = active_memberships(user) if user is not None else []
+        managed = [m.team_id for m in memberships if m.role == Role.TEAM_MANAGER]
+        self.manages_team = bool(managed)
+        self.is_ig_officer = any(m.role == Role.IG_OFFICER for m in memberships)
+        # Requests waiting for this manager's decision, shown beside "Transfers".
+        self.transfers_waiting = CaseTransfer.objects.filter(
+            to_team_id__in=managed, status=CaseTransfer.Status.REQUESTED).count() if managed else 0
 
-    lazy_roles = SimpleLazyObject(lambda: _Roles(roles()))
-    return {"nav_roles": lazy_roles}
 
-
-class _Roles:
-    def __init__(self, roles: set[str]):
-        self.manages_team = Role.TEAM_MANAGER in roles
-        self.is_ig_officer = Role.IG_OFFICER in roles
+def navigation(request):
+    return {"nav_roles": SimpleLazyObject(lambda: _Navigation(getattr(request, "user", None)))}
