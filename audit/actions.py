@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from audit import context
+from audit import chain, context
 from audit.models import AuditAction, AuditEvent, Outcome
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
@@ -63,5 +63,11 @@ def record(
         break_glass_id=actor.break_glass_id if actor else None,
     )
     event.full_clean()
+    # Chained to the entry before it, under the append lock (held to the end of the
+    # caller's transaction, so the next entry cannot read a head that then rolls back).
+    chain.lock_for_append()
+    event.prev_hash = chain.head_hash()
+    event.entry_hash = chain.entry_hash(
+        event.prev_hash, {field: getattr(event, field) for field in chain.FIELDS})
     event.save(force_insert=True)
     return event

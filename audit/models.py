@@ -66,8 +66,17 @@ class AuditAction(models.IntegerChoices):
     SEALED_UNSHARED = 531, "Sealed note unshared"
     BREAK_GLASS_OPENED = 540, "Emergency access opened"
 
+    BREAK_GLASS_REVIEWED = 541, "Emergency access reviewed"
+
     # 600–699: refusals of access
     ACCESS_DENIED = 600, "Access denied"
+
+    # 700–799: reading the audit trail (information governance)
+    AUDIT_SEARCHED = 700, "Access log searched"
+    AUDIT_EXPORTED = 701, "Access log exported"
+    AUDIT_REPORT_VIEWED = 702, "Access report viewed"
+    ALERTS_VIEWED = 703, "Access alerts viewed"
+    SAR_PRODUCED = 704, "Subject access request produced"
 
 
 class Outcome(models.TextChoices):
@@ -92,6 +101,10 @@ class AuditEvent(models.Model):
     reason = models.CharField(max_length=500, blank=True)
     # Set on every entry made under emergency access: the CaseGrant it used.
     break_glass_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
+    # The hash chain (audit.chain): the previous entry's hash, and SHA-256 over that and
+    # this entry's content.
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    entry_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["id"]

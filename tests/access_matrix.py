@@ -234,6 +234,7 @@ OUTSIDE_CASE_DATA = {
     "teams:team_detail": "tests/casenotes/policy_matrix.py (VIEW_TEAM) and tests/teams/test_views.py",
     "audit:break_glass_queue":
         "tests/test_access_matrix.py::test_only_ig_officers_see_the_emergency_access_queue",
+    "audit:*": "tests/audit/test_ig_pages.py::test_every_ig_page_refuses_every_other_role",
     "login": "tests/audit (sign-in audit) and tests/workspace/test_page_hardening.py",
     "logout": "tests/audit (sign-out audit)",
     "admin:*": "tests/workspace/test_admin.py (administrators only, no note bodies)",

@@ -16,6 +16,7 @@ from casenotes.actions.access import (  # noqa: F401
     do_open_break_glass,
     do_remove_keyworker,
     do_request_transfer,
+    do_review_break_glass,
     do_share_sealed_note,
     do_withdraw_transfer,
 )

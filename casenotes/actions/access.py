@@ -401,3 +401,31 @@ def do_share_sealed_note(*, acting_user, note: CaseNote, readers) -> CaseNote:
             "type": "case.event", "seq": event.seq, "kind": "note.withdrawn", "note": note.pk})
     return note
 
+
+
+# --- information governance: reviewing emergency access ----------------------------------
+
+@transaction.atomic
+def do_review_break_glass(*, acting_user, grant: CaseGrant, review: str, note: str = ""
+                          ) -> CaseGrant:
+    """An IG officer records the outcome of reviewing one use of emergency access."""
+    if not policy.can(acting_user, Action.REVIEW_BREAK_GLASS):
+        raise NotFound("Emergency access")
+    grant = CaseGrant.objects.select_for_update().get(pk=grant.pk)
+    if grant.kind != CaseGrant.Kind.BREAK_GLASS:
+        raise NotFound("Emergency access")
+    note = (note or "").strip()
+    if review not in (CaseGrant.Review.APPROPRIATE, CaseGrant.Review.FOLLOW_UP):
+        raise ValidationError({"review": "Choose the outcome of your review."})
+    if review == CaseGrant.Review.FOLLOW_UP and not note:
+        raise ValidationError({"note": "Say what needs following up."})
+    if len(note) > 1000:
+        raise ValidationError({"note": f"The note must be 1,000 characters or fewer (it has {len(note):,})."})
+    grant.review, grant.review_note = review, note
+    grant.reviewed_by, grant.reviewed_at = acting_user, timezone.now()
+    grant._history_user = acting_user
+    grant.save()
+    record(actor=actor_for(acting_user), action=AuditAction.BREAK_GLASS_REVIEWED,
+           object_type="grant", object_id=grant.pk, case_id=grant.case_id,
+           reason=grant.get_review_display())
+    return grant

@@ -234,3 +234,14 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Information governance --------------------------------------------------------
+# Alert thresholds for the IG alerts page: more than this many distinct cases opened by
+# one person in an hour; this many refused attempts by one person in ten minutes; and
+# working hours (local time, weekdays) outside which case access is flagged.
+IG_ALERT_CASES_PER_HOUR = env.int("IG_ALERT_CASES_PER_HOUR", default=20)
+IG_ALERT_DENIED_BURST = env.int("IG_ALERT_DENIED_BURST", default=5)
+IG_WORKING_HOURS = (env.int("IG_WORKING_HOURS_START", default=8),
+                    env.int("IG_WORKING_HOURS_END", default=18))
+IG_PAGE_SIZE = 50
+IG_EXPORT_LIMIT = 50_000

@@ -1,0 +1,188 @@
+"""Reads of the audit trail for information governance. Every one is itself audited.
+
+Only IG officers reach these (audit/views.py asks the policy first). They read the
+access log and the records' metadata (references, names of the people in a case, who
+acted); note bodies only through the explicit subject access request.
+"""
+
+import datetime
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Max, Min, Q
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from audit.actions import record
+from audit.models import AuditAction, AuditEvent, Outcome
+from teams.selectors import actor_for
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """A validated search of the access log (audit/forms.py builds it)."""
+
+    user_id: int | None = None
+    case_ids: tuple[int, ...] | None = None  # None: any case; (): matches nothing
+    action: int | None = None
+    outcome: str = ""
+    since: datetime.datetime | None = None
+    until: datetime.datetime | None = None  # exclusive
+    break_glass_id: int | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.user_id is not None:
+            parts.append(f"user {self.user_id}")
+        if self.case_ids is not None:
+            parts.append(f"cases {list(self.case_ids)[:10]}")
+        if self.action is not None:
+            parts.append(f"action {self.action}")
+        if self.outcome:
+            parts.append(f"outcome {self.outcome}")
+        if self.since:
+            parts.append(f"from {self.since:%Y-%m-%d %H:%M}")
+        if self.until:
+            parts.append(f"before {self.until:%Y-%m-%d %H:%M}")
+        if self.break_glass_id is not None:
+            parts.append(f"break-glass {self.break_glass_id}")
+        return ", ".join(parts) or "everything"
+
+
+def _filtered(spec: LogFilter):
+    entries = AuditEvent.objects.all()
+    if spec.user_id is not None:
+        entries = entries.filter(actor_id=spec.user_id)
+    if spec.case_ids is not None:
+        entries = entries.filter(case_id__in=spec.case_ids)
+    if spec.action is not None:
+        entries = entries.filter(action=spec.action)
+    if spec.outcome:
+        entries = entries.filter(outcome=spec.outcome)
+    if spec.since is not None:
+        entries = entries.filter(occurred_at__gte=spec.since)
+    if spec.until is not None:
+        entries = entries.filter(occurred_at__lt=spec.until)
+    if spec.break_glass_id is not None:
+        entries = entries.filter(break_glass_id=spec.break_glass_id)
+    return entries.order_by("-occurred_at", "-id")
+
+
+def search_log(user, spec: LogFilter, *, page: int = 1) -> dict:
+    """One page of matching entries, newest first. Keyset-free but bounded: the count
+    is capped so a search over millions of rows stays quick."""
+    size = settings.IG_PAGE_SIZE
+    entries = _filtered(spec)
+    page = max(1, page)
+    rows = list(entries[(page - 1) * size: page * size + 1])
+    has_next = len(rows) > size
+    rows = rows[:size]
+    record(actor=actor_for(user), action=AuditAction.AUDIT_SEARCHED, object_type="audit",
+           reason=f"{spec.describe()}; page {page}")
+    return {"entries": rows, "page": page, "has_next": has_next, "has_previous": page > 1}
+
+
+def export_log(user, spec: LogFilter) -> list[AuditEvent]:
+    rows = list(_filtered(spec)[: settings.IG_EXPORT_LIMIT])
+    record(actor=actor_for(user), action=AuditAction.AUDIT_EXPORTED, object_type="audit",
+           reason=f"{spec.describe()}; {len(rows)} entries")
+    return rows
+
+
+def case_report(user, case, *, person=None) -> dict:
+    """Who opened this family's record (or this child's): every entry on the case, and
+    the people who made them, with first and last access."""
+    entries = AuditEvent.objects.filter(case_id=case.pk)
+    who = list(entries.filter(actor_id__isnull=False).values("actor_id", "actor_label",
+                                                               "agency_label", "role_label")
+               .annotate(times=Count("id")).order_by("actor_label"))
+    firsts = {r["actor_id"]: r for r in entries.values("actor_id").annotate(
+        first=Min("occurred_at"), last=Max("occurred_at"))}
+    for row in who:
+        row.update(first=firsts[row["actor_id"]]["first"], last=firsts[row["actor_id"]]["last"])
+    record(actor=actor_for(user), action=AuditAction.AUDIT_REPORT_VIEWED, object_type="case",
+           object_id=case.pk, case_id=case.pk,
+           reason=f"who accessed{' ' + person.full_name if person else ''}")
+    return {"case": case, "person": person, "who": who,
+            "entries": list(entries.order_by("-occurred_at", "-id")[:500])}
+
+
+def user_report(user, subject, *, since=None, until=None) -> dict:
+    """What one person accessed: the cases they touched, and every entry."""
+    spec = LogFilter(user_id=subject.pk, since=since, until=until)
+    entries = _filtered(spec)
+    cases = list(entries.filter(case_id__isnull=False).values("case_id")
+                 .annotate(times=Count("id"), last=Max("occurred_at")).order_by("-last"))
+    from casenotes.models import Case
+
+    references = dict(Case.objects.filter(pk__in=[c["case_id"] for c in cases])
+                      .values_list("pk", "reference"))
+    for row in cases:
+        row["reference"] = references.get(row["case_id"], "(removed)")
+    record(actor=actor_for(user), action=AuditAction.AUDIT_REPORT_VIEWED, object_type="user",
+           object_id=subject.pk, reason=f"what {subject.get_username()} accessed")
+    return {"subject": subject, "cases": cases, "entries": list(entries[:500]),
+            "since": since, "until": until}
+
+
+# --- alerts --------------------------------------------------------------------------------
+
+_CASE_READS = [AuditAction.CASE_VIEWED, AuditAction.NOTE_VIEWED, AuditAction.LIVE_JOINED,
+               AuditAction.CASE_EXPORTED, AuditAction.NOTE_HISTORY_VIEWED]
+
+
+def alerts(user, *, days: int = 7) -> dict:
+    """Patterns IG should look at, over the last `days`: emergency access (off the
+    caseload), many distinct cases in one hour, case access outside working hours, and
+    bursts of refused attempts. Thresholds are settings."""
+    since = timezone.now() - datetime.timedelta(days=days)
+    recent = AuditEvent.objects.filter(occurred_at__gte=since)
+    off_caseload = list(recent.filter(action=AuditAction.BREAK_GLASS_OPENED)
+                        .order_by("-occurred_at")[:200])
+    many_cases = list(
+        recent.filter(action__in=_CASE_READS, case_id__isnull=False)
+        .annotate(hour=TruncHour("occurred_at"))
+        .values("actor_id", "actor_label", "hour")
+        .annotate(cases=Count("case_id", distinct=True))
+        .filter(cases__gt=settings.IG_ALERT_CASES_PER_HOUR).order_by("-hour")[:200]
+    )
+    start, end = settings.IG_WORKING_HOURS
+    reads = recent.filter(action__in=_CASE_READS).order_by("-occurred_at")
+    out_of_hours = []
+    for entry in reads.only("id", "occurred_at", "actor_label", "case_id", "action")[:5000]:
+        local = timezone.localtime(entry.occurred_at)
+        if local.weekday() >= 5 or not start <= local.hour < end:
+            out_of_hours.append(entry)
+            if len(out_of_hours) >= 200:
+                break
+    denied = list(
+        recent.filter(outcome=Outcome.DENIED)
+        .annotate(hour=TruncHour("occurred_at"))
+        .values("actor_id", "actor_label", "hour")
+        .annotate(times=Count("id"))
+        .filter(times__gte=settings.IG_ALERT_DENIED_BURST).order_by("-hour")[:200]
+    )
+    record(actor=actor_for(user), action=AuditAction.ALERTS_VIEWED, object_type="audit",
+           reason=f"last {days} days")
+    return {"days": days, "off_caseload": off_caseload, "many_cases": many_cases,
+            "out_of_hours": out_of_hours, "denied": denied,
+            "thresholds": {"cases": settings.IG_ALERT_CASES_PER_HOUR,
+                           "denied": settings.IG_ALERT_DENIED_BURST,
+                           "hours": settings.IG_WORKING_HOURS}}
+
+
+def find_user(username: str):
+    return get_user_model().objects.filter(username__iexact=username.strip()).first()
+
+
+def cases_matching(text: str):
+    """A case by reference, or the cases of people whose name matches."""
+    from casenotes.models import Case, Person
+
+    text = text.strip()
+    by_reference = list(Case.objects.filter(reference__iexact=text).values_list("pk", flat=True))
+    if by_reference:
+        return by_reference
+    return list(Person.objects.filter(Q(full_name__icontains=text))
+                .values_list("case_id", flat=True).distinct()[:50])
