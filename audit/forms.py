@@ -87,3 +87,19 @@ class ReviewForm(forms.Form):
         if cleaned.get("review") == "follow_up" and not cleaned.get("note"):
             self.add_error("note", "Say what needs following up.")
         return cleaned
+
+
+class SarForm(forms.Form):
+    person = forms.IntegerField(min_value=1, error_messages={
+        "required": "Choose the person from the search results.",
+        "invalid": "Choose the person from the search results.",
+        "min_value": "Choose the person from the search results."})
+    reference = forms.RegexField(
+        regex=r"^[A-Za-z0-9/_-]{3,40}$", strip=True,
+        error_messages={"required": "Enter the request's reference.",
+                        "invalid": "Enter the request's reference: 3 to 40 letters, numbers, "
+                                   "/, _ or -."})
+    format = forms.ChoiceField(choices=[("html", "Printable page"), ("json", "JSON file")],
+                               initial="html", widget=forms.RadioSelect,
+                               error_messages={"required": "Choose a format.",
+                                               "invalid_choice": "Choose a format."})

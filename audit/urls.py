@@ -7,6 +7,7 @@ app_name = "audit"
 urlpatterns = [
     path("", views.log_search, name="log_search"),
     path("alerts/", views.alerts, name="alerts"),
+    path("subject-access/", views.subject_access, name="subject_access"),
     path("emergency-access/", views.break_glass_queue, name="break_glass_queue"),
     path("emergency-access/<int:grant_id>/", views.break_glass_review, name="break_glass_review"),
     path("reports/cases/<int:case_id>/", views.case_report, name="case_report"),

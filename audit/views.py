@@ -10,13 +10,13 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from audit import selectors
-from audit.forms import LogSearchForm, ReviewForm
+from audit import sar, selectors
+from audit.forms import LogSearchForm, ReviewForm, SarForm
 from casenotes import actions
 from casenotes import selectors as case_selectors
 from casenotes.models import Case, CaseGrant, Person
@@ -128,3 +128,32 @@ def user_report(request, user_id):
 @ig_only
 def alerts(request):
     return render(request, "audit/alerts.html", {**selectors.alerts(request.user), "nav": "ig"})
+
+
+@ig_only
+@require_http_methods(["GET", "POST"])
+def subject_access(request):
+    """Find the person (name, date of birth and reference only), then produce the
+    request: an explicit POST with its reference, audited."""
+    form = SarForm(request.POST or None)
+    query = (request.GET.get("q") or "").strip()[:100]
+    people = []
+    if len(query) >= 3:
+        people = list(Person.objects.filter(full_name__icontains=query)
+                      .select_related("case").order_by("full_name")[:50])
+    if request.method == "POST" and form.is_valid():
+        person = Person.objects.select_related("case__allocated_team").filter(
+            pk=form.cleaned_data["person"]).first()
+        if person is None:
+            form.add_error("person", "Choose the person from the search results.")
+        else:
+            data = sar.subject_access(request.user, person, reference=form.cleaned_data["reference"])
+            if form.cleaned_data["format"] == "json":
+                response = JsonResponse(sar.as_json(data), json_dumps_params={"indent": 2})
+                response["Content-Disposition"] = (
+                    f'attachment; filename="sar-{form.cleaned_data["reference"]}.json"')
+                return response
+            return render(request, "audit/sar_report.html", {**data, "nav": "ig"})
+    return render(request, "audit/sar_find.html", {
+        "form": form, "query": query, "people": people, "searched": bool(query), "nav": "ig",
+    }, status=400 if form.errors else 200)

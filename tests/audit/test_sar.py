@@ -1,0 +1,125 @@
+"""Subject access requests: everything held about one person and who accessed it, with
+other people's names marked for redaction review, and nothing about other cases."""
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from audit.models import AuditAction, AuditEvent
+from casenotes.actions import do_add_addendum
+from teams.models import Role
+from tests.helpers import AuditWatch
+
+
+@pytest.fixture
+def ig_client(world):
+    client = Client()
+    client.force_login(world.user(Role.IG_OFFICER))
+    return client
+
+
+@pytest.fixture
+def held(world):
+    """Notes about Dean (one naming Kayleigh, with an addendum), one not about him, and a
+    note in another family's case that happens to use his name."""
+    dean, kayleigh = world.people["dean"], world.people["kayleigh"]
+    about_dean = world.standard_note(
+        world.social_worker, people=[dean],
+        body="Dean Walsh attended the programme; Kayleigh says he was calmer at home.")
+    do_add_addendum(acting_user=world.social_worker, note=about_dean,
+                    body="Correction: the session was on Thursday.")
+    sealed = world.sealed_note(world.social_worker, people=[dean],
+                               body="Dean's new address is withheld from Kayleigh.")
+    not_about_dean = world.standard_note(world.social_worker, people=[kayleigh],
+                                         body="Kayleigh attended her GP appointment.")
+    other_case = world.standard_note(
+        world.locality_users[Role.FAMILY_SUPPORT_WORKER], case=world.other_case,
+        people=[world.other_people["abena"]], body="Abena mentioned a Dean Walsh at the school gate.")
+    # Someone opens the note about Dean: that read must be in the request.
+    reader = Client()
+    reader.force_login(world.social_worker)
+    assert reader.get(reverse("casenotes:note_detail", args=[world.case.pk, about_dean.pk])
+                      ).status_code == 200
+    return {"dean": dean, "about": about_dean, "sealed": sealed, "not_about": not_about_dean,
+            "other_case": other_case}
+
+
+def _produce(client, person, fmt="html", reference="SAR-2026-0142"):
+    return client.post(reverse("audit:subject_access"),
+                       {"person": person.pk, "reference": reference, "format": fmt})
+
+
+def test_sar_contains_the_notes_about_the_person_with_addenda_and_who_read_them(
+        world, ig_client, held):
+    watch = AuditWatch()
+    response = _produce(ig_client, held["dean"])
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f'id="sar-note-{held["about"].pk}"' in page
+    assert "attended the programme" in page
+    assert "the session was on Thursday" in page
+    assert f'id="sar-note-{held["sealed"].pk}"' in page and "Review: sealed" in page
+    assert world.social_worker.get_username() in page  # who read it
+    entry = watch.one(AuditAction.SAR_PRODUCED)
+    assert (entry.object_type, entry.object_id, entry.case_id, entry.reason) == (
+        "person", str(held["dean"].pk), world.case.pk, "SAR SAR-2026-0142")
+
+
+def test_sar_marks_other_peoples_names_for_redaction_review(world, ig_client, held):
+    page = _produce(ig_client, held["dean"]).content.decode()
+    assert '<mark class="app-redact">Kayleigh</mark> says he was calmer' in page
+    assert '<mark class="app-redact">Dean' not in page  # the subject is not a third party
+
+
+def test_sar_has_nothing_about_other_notes_or_other_cases(world, ig_client, held):
+    page = _produce(ig_client, held["dean"]).content.decode()
+    assert "GP appointment" not in page
+    assert "school gate" not in page and "Abena" not in page
+    assert world.other_case.reference not in page
+
+
+def test_sar_downloads_as_json_with_the_same_content(world, ig_client, held):
+    response = _produce(ig_client, held["dean"], fmt="json")
+    assert response.status_code == 200
+    assert "attachment" in response["Content-Disposition"]
+    data = json.loads(response.content)
+    assert data["person"]["name"] == "Dean Walsh"
+    ids = [n["id"] for n in data["notes"]]
+    assert held["about"].pk in ids and held["not_about"].pk not in ids
+    note = next(n for n in data["notes"] if n["id"] == held["about"].pk)
+    assert "Kayleigh" in note["third_party_names"]
+    assert note["addenda"][0]["body"] == "Correction: the session was on Thursday."
+    assert not any("_html" in key for n in data["notes"] for key in n)
+    assert "school gate" not in response.content.decode()
+
+
+def test_finding_the_person_shows_name_birth_date_and_reference_only(world, ig_client, held):
+    watch = AuditWatch()
+    page = ig_client.get(reverse("audit:subject_access"), {"q": "Walsh"}).content.decode()
+    assert "Dean Walsh" in page and world.case.reference in page
+    assert "attended the programme" not in page
+    assert AuditAction.SAR_PRODUCED not in watch.actions()
+
+
+@pytest.mark.parametrize("reference", ["", "x", "has spaces", "=cmd|' /C calc'!A0", "a" * 41])
+def test_a_bad_reference_is_refused_and_produces_nothing(world, ig_client, held, reference):
+    before = AuditEvent.objects.filter(action=AuditAction.SAR_PRODUCED).count()
+    response = _produce(ig_client, held["dean"], reference=reference)
+    assert response.status_code == 400
+    assert "reference" in response.content.decode()
+    assert "attended the programme" not in response.content.decode()
+    assert AuditEvent.objects.filter(action=AuditAction.SAR_PRODUCED).count() == before
+
+
+def test_only_ig_officers_may_produce_a_sar(world, held):
+    for role in Role:
+        if role == Role.IG_OFFICER:
+            continue
+        client = Client()
+        client.force_login(world.user(role))
+        response = _produce(client, held["dean"])
+        assert response.status_code == 404, role
+        assert "attended the programme" not in response.content.decode()
+    assert not AuditEvent.objects.filter(action=AuditAction.SAR_PRODUCED).exists()
