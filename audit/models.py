@@ -27,6 +27,7 @@ class AuditAction(models.IntegerChoices):
     BREAK_GLASS_QUEUE_VIEWED = 209, "Emergency access queue viewed"
     TRANSFERS_VIEWED = 210, "Transfer requests viewed"
     CASE_EXPORTED = 211, "Case record exported"
+    LIVE_DELIVERED = 212, "Live note delivered"
     NOTE_VIEWED = 202, "Note viewed"
     TEAM_VIEWED = 203, "Team viewed"
     NOTE_FORM_VIEWED = 204, "Note form opened"

@@ -27,14 +27,17 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from audit import context
-from casenotes import actions, events, messages
+from audit.actions import Pending
+from audit.models import AuditAction
+from casenotes import actions, deliveries, events, messages
 from casenotes.models import Case, CaseNote, Person, RoomPresence
 from casenotes.permissions import NotFound, policy
 from workspace import live
 
 logger = logging.getLogger(__name__)
 
-#: Notices from the channel layer that are delivered without touching the database.
+#: Notices from the channel layer handled without the per-message database hop (a note
+#: delivery's audit entry is written in a batch, casenotes/deliveries.py).
 _NO_DATABASE = frozenset({"case.event", "room.presence", "room.writing"})
 
 try:  # what Daphne raises when sending to a socket the browser has closed
@@ -83,7 +86,8 @@ class CaseRoomConsumer(AsyncWebsocketConsumer):
         self.delivered: deque[int] = deque(maxlen=512)
         self.rate = RateLimit(settings.LIVE_RATE_BURST, settings.LIVE_RATE_PER_SECOND)
         self.recheck_task = None
-        context.activate(request_context_for(self.scope))
+        self.request_ctx = request_context_for(self.scope)
+        context.activate(self.request_ctx)
         await self.accept()
         self.case_id = int(self.scope["url_route"]["kwargs"]["case_id"])
         session = self.scope.get("session")
@@ -245,8 +249,7 @@ class CaseRoomConsumer(AsyncWebsocketConsumer):
 
     async def on_resume(self, message: messages.Resume):
         replay = await database_sync_to_async(events.replay)(self.access, message.after)
-        for event in replay.messages:
-            await self._deliver(event)
+        await self._deliver_many(replay.messages)
         if replay.reload:
             await self.send_json({"type": "reload", "message": "Much has changed since this "
                                   "page was loaded. Reload the page to see it all."})
@@ -349,11 +352,32 @@ class CaseRoomConsumer(AsyncWebsocketConsumer):
 
     # --- helpers -----------------------------------------------------------------------
     async def _deliver(self, event: dict):
-        if self.access is None or event["seq"] in self.delivered:
+        await self._deliver_many([event])
+
+    async def _deliver_many(self, events_: list[dict]):
+        """Send events not sent before, in order. Each one carrying a note (in full or
+        as a placeholder) is audited first, in one batch with the process's other
+        deliveries; one that could not be audited is not sent."""
+        if self.access is None:
             return
-        self.delivered.append(event["seq"])
-        payload = {k: v for k, v in event.items() if k not in {"type", "skip"}}
-        await self.send_json({"type": "event", **payload})
+        fresh = [e for e in events_ if e["seq"] not in self.delivered]
+        batch = deliveries.for_this_loop()
+        pending = [self._delivery_entry(e) for e in fresh]
+        written = await asyncio.gather(*(batch.record(p) if p else _already(True)
+                                         for p in pending))
+        for event, ok in zip(fresh, written, strict=True):
+            if not ok or self.access is None or event["seq"] in self.delivered:
+                continue
+            self.delivered.append(event["seq"])
+            payload = {k: v for k, v in event.items() if k not in {"type", "skip"}}
+            await self.send_json({"type": "event", **payload})
+
+    def _delivery_entry(self, event: dict):
+        if event.get("level") not in ("full", "placeholder") or "note" not in event:
+            return None  # a notice without content (the case changed, a note withdrawn)
+        return Pending(actor=self.access.actor, action=AuditAction.LIVE_DELIVERED,
+                       object_type="note", object_id=event["note"], case_id=self.case_id,
+                       reason=f"event {event['seq']}, {event['level']}", ctx=self.request_ctx)
 
     async def _broadcast_presence(self):
         people = await database_sync_to_async(_presence)(self.case_id)
@@ -379,6 +403,10 @@ class CaseRoomConsumer(AsyncWebsocketConsumer):
             await getattr(self, get_handler_name(message))(message)
         else:
             await super().dispatch(message)
+
+
+async def _already(value):
+    return value
 
 
 def _reading_agency(access) -> int | None:

@@ -816,8 +816,10 @@ async def test_autosave_creates_a_draft_then_updates_it_by_version(world, rooms)
     assert (note.body, note.version, note.state, note.author_id) == (
         "First words, and more.", 2, CaseNote.State.DRAFT, author.pk)
     assert history_users == [author.pk, author.pk]
+    # Each save, then its delivery to the author's own open tab (audited before sending).
     assert [e.action for e in await audit_since(watch)] == [
-        AuditAction.NOTE_CREATED, AuditAction.NOTE_UPDATED]
+        AuditAction.NOTE_CREATED, AuditAction.LIVE_DELIVERED,
+        AuditAction.NOTE_UPDATED, AuditAction.LIVE_DELIVERED]
 
 
 async def test_autosave_with_a_stale_version_returns_the_current_text_and_overwrites_nothing(

@@ -1,0 +1,66 @@
+"""The audit of live deliveries: each note (in full or as a placeholder) sent to a
+viewer over a live connection leaves one access-log entry, written BEFORE it is sent.
+
+Writing one entry per viewer per notice, one at a time, would cost a database round
+trip per viewer. Instead the consumers of one process hand their entries to a batch:
+it waits a few milliseconds for the rest of that notice's viewers, writes them all in
+one transaction (audit.actions.record_many: one INSERT, hash-chained), and only then
+lets each consumer send. If the batch cannot be written, nothing in it is sent (fail
+closed); the clients catch up later, through replay, which is audited in the same way.
+"""
+
+import asyncio
+import logging
+
+from channels.db import database_sync_to_async
+
+from audit.actions import Pending, record_many
+
+logger = logging.getLogger(__name__)
+
+#: How long a batch waits for the other viewers of the same notice.
+WINDOW_SECONDS = 0.005
+BATCH_LIMIT = 500
+
+
+class DeliveryAudit:
+    def __init__(self):
+        self.pending: list[tuple[Pending, asyncio.Future]] = []
+        self.task: asyncio.Task | None = None
+
+    async def record(self, entry: Pending) -> bool:
+        """Queue `entry`; True once it is committed, False if it could not be written."""
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((entry, future))
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(WINDOW_SECONDS)
+        while self.pending:
+            batch, self.pending = self.pending[:BATCH_LIMIT], self.pending[BATCH_LIMIT:]
+            try:
+                await database_sync_to_async(record_many)([entry for entry, _ in batch])
+                written = True
+            except Exception:
+                logger.exception("live deliveries could not be audited; not sending them")
+                written = False
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(written)
+
+
+_by_loop: dict[int, DeliveryAudit] = {}
+
+
+def for_this_loop() -> DeliveryAudit:
+    """One batcher per event loop (a server process has one; tests start many)."""
+    loop = asyncio.get_running_loop()
+    audit = _by_loop.get(id(loop))
+    if audit is None or getattr(audit, "loop", None) is not loop:
+        audit = DeliveryAudit()
+        audit.loop = loop
+        _by_loop.clear()  # loops of finished tests are gone
+        _by_loop[id(loop)] = audit
+    return audit
