@@ -35,6 +35,7 @@ def clean_text(value: str, limit: int) -> str:
 def _entry(*, actor, action, outcome, object_type, object_id, case_id, reason, ctx
            ) -> AuditEvent:
     return AuditEvent(
+        occurred_at=timezone.now(),
         actor_id=actor.user_id if actor else None,
         actor_label=clean_text(actor.label if actor else "", 150),
         agency_label=clean_text(actor.agency if actor else "", 120),
@@ -84,7 +85,6 @@ def record_many(pending: list[Pending]) -> list[AuditEvent]:
                      object_type=p.object_type, object_id=p.object_id, case_id=p.case_id,
                      reason=p.reason, ctx=p.ctx) for p in pending]
     for event in events:
-        event.occurred_at = timezone.now()
         event.full_clean(validate_unique=False, validate_constraints=False)
     _chain(events)
     return AuditEvent.objects.bulk_create(events)

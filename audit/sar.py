@@ -82,7 +82,7 @@ def subject_access(user, person, *, reference: str) -> dict:
     note_ids = [str(n.pk) for n in notes]
     accessed = list(
         AuditEvent.objects.filter(case_id=case.pk)
-        .filter(_about(person.pk, note_ids))
+        .filter(about_person(person.pk, note_ids))
         .order_by("occurred_at", "id")
         .values("occurred_at", "actor_label", "agency_label", "role_label", "action",
                 "object_type", "object_id", "outcome")
@@ -108,7 +108,7 @@ def subject_access(user, person, *, reference: str) -> dict:
     }
 
 
-def _about(person_id: int, note_ids: list[str]):
+def about_person(person_id: int, note_ids: list[str]):
     """Entries about the whole case (page views, exports, the live room) and about this
     person or the notes about them."""
     from django.db.models import Q

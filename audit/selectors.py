@@ -94,6 +94,15 @@ def case_report(user, case, *, person=None) -> dict:
     """Who opened this family's record (or this child's): every entry on the case, and
     the people who made them, with first and last access."""
     entries = AuditEvent.objects.filter(case_id=case.pk)
+    if person is not None:
+        # This child's record: reads of the case as a whole, of this person, and of the
+        # notes about them.
+        from audit.sar import about_person
+        from casenotes.models import CaseNote
+
+        note_ids = [str(i) for i in CaseNote.objects.filter(people=person)
+                    .values_list("pk", flat=True)]
+        entries = entries.filter(about_person(person.pk, note_ids))
     who = list(entries.filter(actor_id__isnull=False).values("actor_id", "actor_label",
                                                                "agency_label", "role_label")
                .annotate(times=Count("id")).order_by("actor_label"))

@@ -35,6 +35,16 @@ def ig_only(view):
     return checked
 
 
+def _add_errors(form, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            for message in errors:
+                form.add_error(field if field in form.fields else None, message)
+    else:
+        for message in error.messages:
+            form.add_error(None, message)
+
+
 _CSV_HEADER = ["When (UTC)", "User", "Agency", "Role", "Client IP", "User agent", "Request id",
                "Action", "Outcome", "Object type", "Object id", "Case id", "Reason",
                "Break-glass grant", "Entry hash"]
@@ -85,16 +95,14 @@ def break_glass_review(request, grant_id):
              .filter(pk=_as_id(grant_id), kind=CaseGrant.Kind.BREAK_GLASS).first())
     if grant is None:
         raise NotFound("Emergency access")
-    form = ReviewForm(request.POST or None)
+    form = ReviewForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             actions.do_review_break_glass(acting_user=request.user, grant=grant,
                                           review=form.cleaned_data["review"],
                                           note=form.cleaned_data["note"])
         except ValidationError as error:
-            for field, errors in error.message_dict.items():
-                for message in errors:
-                    form.add_error(field if field in form.fields else None, message)
+            _add_errors(form, error)
         else:
             messages.success(request, "Review recorded.")
             return redirect("audit:break_glass_queue")
@@ -135,7 +143,7 @@ def alerts(request):
 def subject_access(request):
     """Find the person (name, date of birth and reference only), then produce the
     request: an explicit POST with its reference, audited."""
-    form = SarForm(request.POST or None)
+    form = SarForm(request.POST if request.method == "POST" else None)
     query = (request.GET.get("q") or "").strip()[:100]
     people = []
     if len(query) >= 3:

@@ -414,6 +414,9 @@ def do_review_break_glass(*, acting_user, grant: CaseGrant, review: str, note: s
     grant = CaseGrant.objects.select_for_update().get(pk=grant.pk)
     if grant.kind != CaseGrant.Kind.BREAK_GLASS:
         raise NotFound("Emergency access")
+    if grant.user_id == acting_user.pk:
+        raise ValidationError("You cannot review your own emergency access: another IG "
+                              "officer must.")
     note = (note or "").strip()
     if review not in (CaseGrant.Review.APPROPRIATE, CaseGrant.Review.FOLLOW_UP):
         raise ValidationError({"review": "Choose the outcome of your review."})

@@ -157,7 +157,7 @@ def transfer_list(request):
 @require_http_methods(["GET", "POST"])
 def transfer_decide(request, transfer_id):
     transfer = policy.access_transfer(request.user, transfer_id, Action.DECIDE_TRANSFER)
-    form = TransferDecisionForm(request.POST or None)
+    form = TransferDecisionForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         accept = form.cleaned_data["decision"] == "accept"
         try:
@@ -200,7 +200,7 @@ def break_glass(request, case_id):
         policy.record_denied(request.user, "case", case_id, case.pk if case else None,
                              Action.BREAK_GLASS)
         raise NotFound("Case")
-    form = BreakGlassForm(request.POST or None)
+    form = BreakGlassForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             actions.do_open_break_glass(acting_user=request.user, case=case,
@@ -234,7 +234,7 @@ def note_readers(request, case_id, note_id):
     access = policy.access_case(request.user, case_id)
     note = policy.access_note(access, note_id, Action.SHARE_NOTE)
     readers = selectors.note_form(access, note)
-    form = ShareForm(request.POST or None, readers_queryset=readers,
+    form = ShareForm(request.POST if request.method == "POST" else None, readers_queryset=readers,
                      initial={"readers": list(note.readers.all())})
     if request.method == "POST" and form.is_valid():
         try:
@@ -257,7 +257,7 @@ def person_specialist(request, case_id, person_id):
     person = Person.objects.filter(pk=_as_id(person_id), case=access.case).first()
     if person is None or person.is_child:
         raise NotFound("Person")
-    form = SpecialistAgencyForm(request.POST or None,
+    form = SpecialistAgencyForm(request.POST if request.method == "POST" else None,
                                 initial={"specialist_agency": person.specialist_agency_id})
     if request.method == "POST" and form.is_valid():
         try:

@@ -16,6 +16,7 @@ import csv
 import datetime
 import html
 import io
+import re
 from collections import Counter
 from contextlib import contextmanager
 from html.parser import HTMLParser
@@ -25,7 +26,7 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver, reverse
 from django.urls.converters import IntConverter
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from audit.actions import record
 from audit.models import AuditAction, AuditEvent, Outcome
@@ -34,7 +35,7 @@ from casenotes.models import CaseGrant
 from teams.actions import do_create_user, do_save_membership
 from teams.models import Membership, Role
 from teams.selectors import actor_for
-from tests.factories import PASSWORD, ROLE_AGENCY
+from tests.factories import PASSWORD, ROLE_AGENCY, create_member
 from tests.helpers import AuditWatch, assert_history
 
 SEARCH_URL = "/ig/"
@@ -154,20 +155,8 @@ def list_items(response, list_id: str) -> list[str]:
     content = response.content.decode()
     start = content.index(f'id="{list_id}"')
     block = content[start:content.index("</ul>", start)]
-    items = block.split("<li>")[1:]
-    return [" ".join(html.unescape(_strip_tags(i)).split()) for i in items]
-
-
-def _strip_tags(fragment: str) -> str:
-    out, inside = [], False
-    for char in fragment:
-        if char == "<":
-            inside = True
-        elif char == ">":
-            inside = False
-        elif not inside:
-            out.append(char)
-    return "".join(out)
+    return [" ".join(html.unescape(re.sub(r"<[^>]+>", "", item)).split())
+            for item in block.split("<li>")[1:]]
 
 
 # --- fixtures ------------------------------------------------------------------------
@@ -263,6 +252,17 @@ def test_every_ig_page_refuses_every_other_role(world, grant):
                 assert denied.reason == "read_audit"
     grant.refresh_from_db()
     assert grant.review == CaseGrant.Review.PENDING and grant.reviewed_by is None
+
+    # An IG officer whose membership has ended is no longer one.
+    former, _ = create_member(
+        world.bootstrap_admin, role=Role.IG_OFFICER, team=None,
+        agency=world.agencies[ROLE_AGENCY[Role.IG_OFFICER]],
+        end_date=timezone.localdate() - datetime.timedelta(days=1))
+    client = signed_in(former)
+    for url in urls:
+        watch = AuditWatch()
+        assert client.get(url).status_code == 404, url
+        assert watch.one(AuditAction.ACCESS_DENIED).actor_id == former.pk
 
     # Signed out: the sign-in page, nothing else.
     for url in urls:
@@ -583,6 +583,22 @@ def test_follow_up_without_a_note_is_refused_and_changes_nothing(world, ig_clien
     assert grant.review == CaseGrant.Review.PENDING
 
 
+def test_an_officer_cannot_review_their_own_emergency_access(world):
+    officer = world.user(Role.IG_OFFICER, 1)
+    do_save_membership(acting_user=world.bootstrap_admin, membership=Membership(
+        user=officer, team=world.locality_team, agency=world.agency_of(officer),
+        role=Role.SOCIAL_WORKER, start_date=timezone.localdate() - datetime.timedelta(days=3)))
+    own = do_open_break_glass(acting_user=officer, case=world.case,
+                              reason_code=CaseGrant.Reason.IMMEDIATE_RISK)
+    watch = AuditWatch()
+    response = signed_in(officer).post(reverse("audit:break_glass_review", args=[own.pk]),
+                                       {"review": "appropriate", "note": ""})
+    own.refresh_from_db()
+    assert own.review == CaseGrant.Review.PENDING and own.reviewed_by is None
+    assert response.status_code in (400, 404)
+    assert AuditAction.BREAK_GLASS_REVIEWED not in watch.actions()
+
+
 def test_a_keyworker_grant_is_not_an_emergency_access_to_review(world, ig_client):
     keyworker = do_add_keyworker(acting_user=world.team_manager, case=world.case,
                                  user=world.locality_users[Role.RECOVERY_WORKER])
@@ -622,6 +638,13 @@ def test_case_report_lists_everyone_who_accessed_the_case_with_counts(
     shown = {row[0]: int(row[2]) for row in rows}
     assert shown == dict(counts)
     assert shown[outsider.username] == counts[outsider.username] >= 3  # grant, views
+    # First and last access of each person, as the page shows times (local, to the minute).
+    theirs = AuditEvent.objects.filter(case_id=world.case.pk, actor_id=outsider.pk)
+    row = next(r for r in rows if r[0] == outsider.username)
+    first = theirs.order_by("occurred_at").first().occurred_at
+    last = theirs.order_by("occurred_at").last().occurred_at
+    assert row[3:5] == [dateformat.format(timezone.localtime(t), "j M Y H:i")
+                        for t in (first, last)]
     assert world.user(Role.PROBATION_OFFICER).username in shown
     assert world.locality_users[Role.FAMILY_SUPPORT_WORKER].username not in shown
     page = page_text(response)
@@ -689,6 +712,10 @@ def test_alerts_list_emergency_access_many_cases_out_of_hours_and_denied_bursts(
     day = _last_weekday_before(timezone.localdate())
     late = read_at(local_moment(day, 23, 30), probation, world.case)
     daytime = read_at(local_moment(day, 10, 30), probation, world.case)
+    # And one in working hours at a weekend (days 1 to 6 ago always include one).
+    weekend = next(d for d in (timezone.localdate() - datetime.timedelta(days=n)
+                               for n in range(1, 7)) if d.weekday() >= 5)
+    saturday_read = read_at(local_moment(weekend, 11, 0), probation, world.other_case)
 
     # Three refused attempts from one person; two from another (under the threshold).
     bursting = world.user(Role.DA_VICTIM_WORKER, 1)
@@ -712,10 +739,10 @@ def test_alerts_list_emergency_access_many_cases_out_of_hours_and_denied_bursts(
     many = list_items(response, "alerts-many-cases")
     if same_hour:  # (the two reads straddle an hour only if made at hh:59:59.9)
         assert any(outsider.username in item and item.endswith(": 2 cases") for item in many)
-    assert not any(probation.username in item for item in many)
+    assert not any(probation.username in item for item in many)  # 2 cases, not in one hour
 
     late_ids = [e.pk for e in response.context["out_of_hours"]]
-    assert late.pk in late_ids and daytime.pk not in late_ids
+    assert late.pk in late_ids and saturday_read.pk in late_ids and daytime.pk not in late_ids
     out = list_items(response, "alerts-out-of-hours")
     late_text = f"{timezone.localtime(late.occurred_at):%a %-d %b} 23:30 — {probation.username}"
     assert any(item.startswith(late_text) and "(case viewed)" in item for item in out), out

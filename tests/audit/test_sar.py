@@ -123,3 +123,17 @@ def test_only_ig_officers_may_produce_a_sar(world, held):
         assert response.status_code == 404, role
         assert "attended the programme" not in response.content.decode()
     assert not AuditEvent.objects.filter(action=AuditAction.SAR_PRODUCED).exists()
+
+
+def test_the_report_for_one_person_covers_their_record_not_the_rest_of_the_family(
+        world, ig_client, held):
+    reader = Client()
+    reader.force_login(world.user(Role.DA_VICTIM_WORKER))
+    assert reader.get(reverse("casenotes:note_detail", args=[world.case.pk, held["not_about"].pk])
+                      ).status_code == 200
+    url = reverse("audit:case_report", args=[world.case.pk])
+    page = ig_client.get(url, {"person": held["dean"].pk}).content.decode()
+    assert f"note {held['about'].pk}" in page
+    assert f"note {held['not_about'].pk}" not in page
+    whole = ig_client.get(url).content.decode()
+    assert f"note {held['not_about'].pk}" in whole
