@@ -274,3 +274,29 @@ class SpecialistAgencyForm(forms.Form):
         queryset=Agency.objects.all(), required=False, empty_label="None",
         error_messages={"invalid_choice": "Choose an agency from the list."},
     )
+
+
+class CaseForm(forms.Form):
+    reference = forms.RegexField(
+        regex=r"^[A-Z0-9][A-Z0-9/-]{2,31}$", strip=True,
+        error_messages={"required": "Enter the case reference.",
+                        "invalid": "Enter the case reference in capitals, numbers, / and -, "
+                                   "for example FS-26-0142."})
+    family_name = forms.CharField(max_length=120, strip=True,
+                                  error_messages={"required": "Enter the family name."})
+    category = forms.ChoiceField(
+        choices=[("", "Choose a category")] + list(Case.Category.choices),
+        error_messages={"required": "Choose the category.",
+                        "invalid_choice": "Choose the category."})
+    lead_practitioner = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), required=False,
+        empty_label="Not yet allocated",
+        error_messages={"invalid_choice": "Choose a member of the team."})
+
+    def __init__(self, *args, members, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lead_practitioner"].queryset = members
+        self.fields["lead_practitioner"].label_from_instance = _person_label
+
+    def clean_reference(self):
+        return self.cleaned_data["reference"].upper()

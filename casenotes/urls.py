@@ -11,6 +11,7 @@ urlpatterns = [
     path("transfers/<int:transfer_id>/", access.transfer_decide, name="transfer_decide"),
     path("transfers/<int:transfer_id>/withdraw/", access.transfer_withdraw,
          name="transfer_withdraw"),
+    path("cases/new/<int:team_id>/", access.case_create, name="case_create"),
     path("cases/<int:case_id>/", notes.case_detail, name="case_detail"),
     path("cases/<int:case_id>/export.csv", access.case_export, name="case_export"),
     path("cases/<int:case_id>/access/", access.case_access, name="case_access"),

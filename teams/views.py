@@ -3,7 +3,7 @@ from django.shortcuts import render
 
 from audit.actions import record
 from audit.models import AuditAction
-from casenotes.permissions import policy
+from casenotes.permissions import Action, policy
 from teams.selectors import actor_for, team_members
 
 
@@ -16,4 +16,5 @@ def team_detail(request, team_id):
            object_id=team.pk)
     return render(request, "teams/team_detail.html", {
         "team": team, "members": team_members(team), "cases": cases,
+        "can_create_case": policy.can(request.user, Action.CREATE_CASE, team),
     })

@@ -232,6 +232,8 @@ ENDPOINTS = {
 #: Routes that hold no case data, and the tests that cover them.
 OUTSIDE_CASE_DATA = {
     "teams:team_detail": "tests/casenotes/policy_matrix.py (VIEW_TEAM) and tests/teams/test_views.py",
+    "casenotes:case_create": "tests/casenotes/policy_matrix.py (CREATE_CASE) and "
+                             "tests/casenotes/test_case_create.py",
     "audit:break_glass_queue":
         "tests/test_access_matrix.py::test_only_ig_officers_see_the_emergency_access_queue",
     "audit:*": "tests/audit/test_ig_pages.py::test_every_ig_page_refuses_every_other_role",

@@ -32,7 +32,7 @@ from casenotes.models import (
 from casenotes.permissions import TEAM_PERMISSIONS, Action, NoteLevel, NotFound, policy
 from casenotes.rules import CLOCK_SKEW, CLOSED_MESSAGE, FUTURE_MESSAGE
 from teams.models import Agency, Team
-from teams.selectors import actor_for
+from teams.selectors import actor_for, team_members
 
 
 class StaleVersion(Exception):
@@ -53,6 +53,9 @@ def do_create_case(
 ) -> Case:
     if not policy.can(acting_user, Action.CREATE_CASE, team):
         raise NotFound("Team")
+    if lead_practitioner is not None and lead_practitioner.pk not in {
+            m.user_id for m in team_members(team)}:
+        raise ValidationError({"lead_practitioner": f"Choose a member of {team.name}."})
     case = Case(
         reference=reference.strip(), family_name=family_name.strip(), category=category,
         allocated_team=team, lead_practitioner=lead_practitioner,

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from casenotes import actions, selectors
 from casenotes.forms import (
     BreakGlassForm,
+    CaseForm,
     KeyworkerForm,
     LeadForm,
     SearchForm,
@@ -296,3 +297,28 @@ def case_export(request, case_id):
         writer.writerow([_cell(row[k]) for k in ("occurred_at", "type", "author", "agency",
                                                   "state", "body")])
     return response
+
+
+# --- a new case ----------------------------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def case_create(request, team_id):
+    team = policy.access_team(request.user, team_id, Action.CREATE_CASE)
+    ids = [m.user_id for m in team_members(team)]
+    members = get_user_model().objects.filter(pk__in=ids).order_by("first_name", "last_name")
+    form = CaseForm(request.POST if request.method == "POST" else None, members=members)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            case = actions.do_create_case(
+                acting_user=request.user, reference=data["reference"],
+                family_name=data["family_name"], category=data["category"], team=team,
+                lead_practitioner=data["lead_practitioner"])
+        except ValidationError as error:
+            _add_action_errors(form, error)
+        else:
+            messages.success(request, f"Case {case.reference} opened. Add the family next.")
+            return redirect("casenotes:case_detail", case_id=case.pk)
+    return render(request, "casenotes/case_form.html", {"team": team, "form": form},
+                  status=400 if form.errors else 200)
