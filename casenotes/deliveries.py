@@ -19,7 +19,7 @@ from audit.actions import Pending, record_many
 logger = logging.getLogger(__name__)
 
 #: How long a batch waits for the other viewers of the same notice.
-WINDOW_SECONDS = 0.005
+WINDOW_SECONDS = 0.002
 BATCH_LIMIT = 500
 
 
