@@ -15,7 +15,7 @@ page writes), N requests of each of:
   as emergency-access candidates);
 - a search by case reference, GET /search/?q=<one of their references>.
 
-A warm-up is discarded. It prints p50, p95 and max page time in milliseconds, the SQL
+A warm-up (20 requests by default) is discarded. It prints p50, p95 and max page time in milliseconds, the SQL
 statements each page runs, the page's slowest statement, and PASS/FAIL against the
 target: p95 < 100 ms per page on PostgreSQL. Exit status 0 when every page meets it, 1
 when one does not, 2 when it could not run.
@@ -33,7 +33,9 @@ its team; 2% with a hand-over row for a previous team; 1% with a keyworker grant
 30% of them closed. Then ANALYZE. No Redis is needed (the in-memory channel layer).
 
 Every wait is bounded: PostgreSQL statements time out (60 s), the migration has a time
-limit, and the whole run has a deadline (--budget). The scratch database is dropped at
+limit, each page has at most --page-seconds (45) for its warm-up and timed requests (a
+page too slow for all N is reported from the requests that fitted, and the table says
+how many), and the whole run has a deadline (--budget, 600 s). The scratch database is dropped at
 the end, on error and on SIGTERM too. See docs/performance.md for what it measured.
 """
 
@@ -78,6 +80,11 @@ ADULT_NAMES = ["Sarah", "James", "Emma", "Daniel", "Laura", "Craig", "Kelly", "L
 
 class BenchError(Exception):
     """The benchmark could not run (exit status 2)."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM or the last-resort alarm: a BaseException, so that a request under way
+    is not turned into a logged server error on its way out (exit status 2)."""
 
 
 class Deadline:
@@ -158,6 +165,20 @@ def migrate(env: dict, deadline: Deadline) -> None:
 def _statement_timeout(sender, connection, **kwargs):
     with connection.cursor() as cursor:
         cursor.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+
+
+def _jit_off(sender, connection, **kwargs):
+    with connection.cursor() as cursor:
+        cursor.execute("SET jit = off")
+
+
+def _jit_setting() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('jit'), current_setting('jit_above_cost')")
+        jit, above = cursor.fetchone()
+    return f"jit {jit} (jit_above_cost {above})"
 
 
 # --- the practitioner's world, through the actions -----------------------------------
@@ -462,7 +483,9 @@ def measure_page(client, name: str, url: str, args, deadline: Deadline, check) -
 
     # Bounded: a page gets at most --page-seconds for its warm-up and timed requests
     # together (a slow page is reported from the requests that fitted, and says so).
-    page_end = time.monotonic() + min(args.page_seconds, max(1.0, deadline.left() - 30))
+    page_seconds = min(args.page_seconds, max(1.0, deadline.left() - 30))
+    page_end = time.monotonic() + page_seconds
+    warm_end = time.monotonic() + page_seconds / 4
     response = client.get(url)
     if response.status_code != 200:
         raise BenchError(f"{name}: {url} answered {response.status_code}")
@@ -488,7 +511,7 @@ def measure_page(client, name: str, url: str, args, deadline: Deadline, check) -
         for index, (sql, params, _ms) in enumerate(runs[-1]):
             per_statement.append((_label(sql), percentile([r[index][2] for r in runs], 50), sql, params))
     for _ in range(max(0, args.warmup - len(runs) - 2)):
-        if time.monotonic() > page_end:
+        if time.monotonic() > warm_end:
             break
         client.get(url)
     deadline.check(f"warming up {name}")
@@ -570,9 +593,12 @@ def main() -> int:
     parser.add_argument("--explain", action="store_true",
                         help="print EXPLAIN ANALYZE of each page's slowest statement (always on FAIL)")
     parser.add_argument("--seed", type=int, default=2025, help="random seed for the filler data")
-    parser.add_argument("--page-seconds", type=float, default=60,
-                        help="at most this long per page for its requests (60): a slow page is "
-                             "reported from the requests that fitted")
+    parser.add_argument("--page-seconds", type=float, default=45,
+                        help="at most this long per page, warm-up (a quarter of it at most) and "
+                             "timed requests (45): a slow page is reported from the requests "
+                             "that fitted")
+    parser.add_argument("--no-jit", action="store_true",
+                        help="SET jit = off on the benchmark's connection (to compare)")
     parser.add_argument("--budget", type=float, default=600, help="seconds the whole run may take (600)")
     args = parser.parse_args()
     if not (1 <= args.cases <= 2_000_000 and 1 <= args.my_cases <= 1000):
@@ -616,6 +642,8 @@ def main() -> int:
         from django.db.backends.signals import connection_created
 
         connection_created.connect(_statement_timeout)
+        if args.no_jit:
+            connection_created.connect(_jit_off)
         rng = random.Random(args.seed)
 
         log(f"the practitioner's team and {args.my_cases} cases, through the actions")
@@ -669,7 +697,8 @@ def main() -> int:
             f"machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.machine()}, {_cpu_model()}, "
             f"Python {platform.python_version()}, load average {load_before:.2f} at the start, "
             f"{os.getloadavg()[0]:.2f} at the end",
-            f"database: PostgreSQL {database.server_version}, scratch database {DB_NAME} on 127.0.0.1",
+            f"database: PostgreSQL {database.server_version}, scratch database {DB_NAME} on 127.0.0.1, "
+            f"{_jit_setting()}",
             f"data: {Case.objects.count():,} cases ({args.my_cases} visible to the practitioner, "
             f"{Case.objects.filter(status='open').count():,} open), {Person.objects.count():,} people, "
             f"{counts['notes']:,} bulk-loaded notes, {counts['team permission rows']:,} team "
@@ -681,7 +710,7 @@ def main() -> int:
         ]
         passed = report(pages, header, args.explain)
         return 0 if passed else 1
-    except BenchError as error:
+    except (BenchError, Interrupted) as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
     finally:
@@ -698,11 +727,11 @@ def main() -> int:
 
 
 def _terminated(signum, frame):
-    raise BenchError("terminated")  # runs the clean-up in main()'s finally
+    raise Interrupted("terminated")  # runs the clean-up in main()'s finally
 
 
 def _out_of_time(signum, frame):
-    raise BenchError("out of time (the budget's last-resort alarm)")
+    raise Interrupted("out of time (the budget's last-resort alarm)")
 
 
 def _cpu_model() -> str:

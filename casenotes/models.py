@@ -12,6 +12,7 @@ import datetime
 from django.conf import settings
 from django.core.validators import MaxLengthValidator
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
@@ -45,6 +46,8 @@ class Case(models.Model):
 
     class Meta:
         ordering = ["family_name", "reference"]
+        # Search matches references case-insensitively (UPPER(reference) = UPPER(...)).
+        indexes = [models.Index(Upper("reference"), name="casenotes_case_reference_upper")]
         permissions = [
             ("contribute_to_case", "Can add notes to the case"),
         ]

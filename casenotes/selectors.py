@@ -3,7 +3,7 @@ audit entry."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Max, Q
+from django.db.models import Max, Q, Subquery
 from django.utils import timezone
 
 from audit.actions import record
@@ -12,6 +12,7 @@ from casenotes import events
 from casenotes.models import (
     NOTE_HISTORY,
     Addendum,
+    Case,
     CaseGrant,
     CaseGroupObjectPermission,
     CaseNote,
@@ -147,7 +148,8 @@ def search(user, query: str) -> dict:
     candidates = []
     if active_case_memberships(user):  # practitioners only may ask for emergency access
         hidden = (Person.objects.exclude(case__in=visible.values("pk"))
-                  .filter(Q(full_name__icontains=query) | Q(case__reference__iexact=query))
+                  .filter(Q(full_name__icontains=query) | Q(case_id=Subquery(
+                      Case.objects.filter(reference__iexact=query).values("pk")[:1])))
                   .select_related("case").order_by("full_name", "date_of_birth"))
         candidates = [
             {"name": p.full_name, "date_of_birth": p.date_of_birth,

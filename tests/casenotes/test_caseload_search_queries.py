@@ -82,7 +82,8 @@ def _same_count(small: list[str], large: list[str]) -> None:
 def test_caseload_page_runs_the_same_queries_for_1_visible_case_as_for_30_among_231(world, client):
     worker = world.social_worker
     client.force_login(worker)
-    client.get("/")  # warm-up: per-process caches, the session's first read
+    response = client.get("/")  # warm-up: per-process caches, the session's first read
+    assert len(response.context["cases"]) == 1
     small = _statements(client, "/")
 
     _grow(world)
@@ -97,7 +98,8 @@ def test_search_page_runs_the_same_queries_for_1_visible_case_as_for_30_among_23
     worker = world.social_worker
     client.force_login(worker)
     url = f"{reverse('casenotes:search')}?q={QUERY}"
-    client.get(url)  # warm-up
+    response = client.get(url)  # warm-up
+    assert [c.pk for c in response.context["results"]["cases"]] == [world.case.pk]
     small = _statements(client, url)
 
     _grow(world)
