@@ -72,8 +72,8 @@ class Pending:
     object_type: str
     object_id: object
     case_id: int | None
-    reason: str
-    ctx: context.RequestContext
+    reason: str = ""
+    ctx: context.RequestContext | None = None  # None: the current request's
     outcome: Outcome = Outcome.ALLOWED
 
 
@@ -83,12 +83,21 @@ def record_many(pending: list[Pending]) -> list[AuditEvent]:
     notice however many viewers receive it)."""
     events = [_entry(actor=p.actor, action=p.action, outcome=p.outcome,
                      object_type=p.object_type, object_id=p.object_id, case_id=p.case_id,
-                     reason=p.reason, ctx=p.ctx) for p in pending]
+                     reason=p.reason, ctx=p.ctx or context.current()) for p in pending]
     # No full_clean per entry: every field is built here from bounded, cleaned values
     # (the request context was checked when the connection opened), and the batch sits
     # between a viewer and their note.
     _chain(events)
-    return AuditEvent.objects.bulk_create(events)
+    _write(events)
+    return events
+
+
+def _write(events: list[AuditEvent]) -> None:
+    """The INSERT: one row as itself, several in one statement."""
+    if len(events) == 1:
+        events[0].save(force_insert=True)
+    else:
+        AuditEvent.objects.bulk_create(events)
 
 
 # No savepoint of its own: an entry that cannot be written fails the caller's whole
@@ -111,5 +120,5 @@ def record(
     # Chained to the entry before it, under the append lock (held to the end of the
     # caller's transaction, so the next entry cannot read a head that then rolls back).
     _chain([event])
-    event.save(force_insert=True)
+    _write([event])
     return event

@@ -109,7 +109,13 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["action", "occurred_at"])]
+        indexes = [
+            models.Index(fields=["action", "occurred_at"]),
+            # The IG searches by person and by case, newest first: without these the
+            # planner walks the whole time index for someone with few entries.
+            models.Index(fields=["actor_id", "-occurred_at", "-id"], name="audit_actor_newest"),
+            models.Index(fields=["case_id", "-occurred_at", "-id"], name="audit_case_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.get_action_display()}"

@@ -42,7 +42,8 @@ teams of five, ~20,000 case ids (teams mostly read their own cases), a mix of ac
 emergency accesses), spread over two years, weekdays and working hours mostly, in time
 order. Their hash columns are computed: each filler entry carries the real SHA-256
 chain value (audit.chain.entry_hash) linked on from the seed's entries, so the trail
-stays verifiable (checked in full at 10,000). Then VACUUM ANALYZE. No Redis is used.
+stays verifiable (checked in full at 10,000). Then VACUUM ANALYZE and a CHECKPOINT (as a
+settled table would be). No Redis is used.
 
 Every wait is bounded: PostgreSQL statements time out (60 s), the subprocesses have a
 time limit, and the whole run has a deadline (--budget). The scratch database is
@@ -527,14 +528,17 @@ def audit_and_history_off():
 
     from casenotes.actions import notes
 
-    real_record = notes.record
+    real = {name: getattr(notes, name) for name in ("record", "record_many") if hasattr(notes, name)}
     notes.record = _no_record
+    if "record_many" in real:  # should the actions batch their entries
+        notes.record_many = _no_history
     notes.NOTE_HISTORY.create_historical_record = _no_history  # shadows the bound method
     try:
         with override_settings(SIMPLE_HISTORY_ENABLED=False):
             yield
     finally:
-        notes.record = real_record
+        for name, function in real.items():
+            setattr(notes, name, function)
         del notes.NOTE_HISTORY.create_historical_record
 
 

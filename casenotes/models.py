@@ -225,7 +225,18 @@ class Person(models.Model):
         return self.age_on(timezone.localdate())
 
 
-NOTE_HISTORY = HistoricalRecords(m2m_fields=["people", "readers"])
+class _NoteHistory(HistoricalRecords):
+    """A note's history with who it is about and who may read it. A note saved with no
+    links (`_history_no_links`, set by the actions) has none to copy: reading the link
+    tables back for its version would cost two queries for nothing."""
+
+    def create_historical_record_m2ms(self, history_instance, instance):
+        if getattr(instance, "_history_no_links", False):
+            return
+        super().create_historical_record_m2ms(history_instance, instance)
+
+
+NOTE_HISTORY = _NoteHistory(m2m_fields=["people", "readers"])
 
 
 class CaseNote(models.Model):

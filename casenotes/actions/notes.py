@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from audit.actions import record
+from audit.actions import Pending, record, record_many
 from audit.models import AuditAction
 from casenotes.models import (
     NOTE_HISTORY,
@@ -210,6 +210,8 @@ def _save_note(note: CaseNote, acting_user, *, people, readers, created: bool) -
     """Save a note and its links, then write exactly one history version holding both
     (simple-history would otherwise add a version per link change)."""
     note.skip_history_when_saving = True
+    # A new note with no links: its history version need not read them back.
+    note._history_no_links = created and not people and not readers
     try:
         note.save()
         # A new note has no links yet: `set([])` would still read them.
@@ -300,11 +302,9 @@ def do_create_note(
                              "restricted_agency"])
     _save_note(note, acting_user, people=fields["people"], readers=fields["readers"], created=True)
     actor = access.actor
-    record(actor=actor, action=AuditAction.NOTE_CREATED, object_type="note",
-           object_id=note.pk, case_id=case.pk)
-    if finalise:
-        record(actor=actor, action=AuditAction.NOTE_FINALISED, object_type="note",
-               object_id=note.pk, case_id=case.pk)
+    kinds = [AuditAction.NOTE_CREATED] + ([AuditAction.NOTE_FINALISED] if finalise else [])
+    record_many([Pending(actor=actor, action=kind, object_type="note", object_id=note.pk,
+                         case_id=case.pk) for kind in kinds])
     _publish(case.pk, CaseEvent.Kind.NOTE_CREATED, note, case_locked=True)
     return note
 
@@ -356,11 +356,9 @@ def do_update_draft(
     note.full_clean()
     _save_note(note, acting_user, people=fields["people"], readers=fields["readers"], created=False)
     actor = access.actor
-    record(actor=actor, action=AuditAction.NOTE_UPDATED, object_type="note",
-           object_id=note.pk, case_id=note.case_id)
-    if finalise:
-        record(actor=actor, action=AuditAction.NOTE_FINALISED, object_type="note",
-               object_id=note.pk, case_id=note.case_id)
+    kinds = [AuditAction.NOTE_UPDATED] + ([AuditAction.NOTE_FINALISED] if finalise else [])
+    record_many([Pending(actor=actor, action=kind, object_type="note", object_id=note.pk,
+                         case_id=note.case_id) for kind in kinds])
     _publish(note.case_id, CaseEvent.Kind.NOTE_FINALISED if finalise else CaseEvent.Kind.NOTE_UPDATED,
              note)
     return note
