@@ -727,11 +727,11 @@ def report_saves(phases: list[dict], breakdown: dict, profiles: dict) -> bool:
     on_hist = sum(p["history"] for p in phases if p["mode"] == "on")
     print(f"  checked: the ON phases wrote {on_hist} history versions and {on_rows} audit entries "
           f"(one and two a save); the OFF phases wrote none")
-    print("  OFF removes, in this process only: both audit.actions.record calls of do_create_note "
-          "(NOTE_CREATED and NOTE_FINALISED: each a model full_clean, the advisory append lock, the "
-          "head-hash SELECT, SHA-256 and the INSERT), and the note's history version "
-          "(NOTE_HISTORY.create_historical_record: the historical row's INSERT and simple-history's "
-          "reads of the note's people and readers links), with SIMPLE_HISTORY_ENABLED off besides. "
+    print("  OFF removes, in this process only: the audit entries of do_create_note "
+          "(NOTE_CREATED and NOTE_FINALISED, in one audit.actions.record_many call: the advisory "
+          "append lock, the head-hash SELECT, SHA-256 and one INSERT), and the note's history "
+          "version (NOTE_HISTORY.create_historical_record: the historical row's INSERT; a new note "
+          "with no links is not read back), with SIMPLE_HISTORY_ENABLED off besides. "
           "Everything else (the case lock, the policy's queries, validation, the note INSERT, the case "
           "event, the commit) is in both. Live notices are in neither (casenotes.events.publish is a "
           "no-op in both; in-memory channel layer).")
