@@ -28,6 +28,7 @@ class AuditAction(models.IntegerChoices):
     TRANSFERS_VIEWED = 210, "Transfer requests viewed"
     CASE_EXPORTED = 211, "Case record exported"
     LIVE_DELIVERED = 212, "Live note delivered"
+    CASE_HISTORY_VIEWED = 213, "Case history viewed"
     NOTE_VIEWED = 202, "Note viewed"
     TEAM_VIEWED = 203, "Team viewed"
     NOTE_FORM_VIEWED = 204, "Note form opened"

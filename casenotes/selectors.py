@@ -117,6 +117,7 @@ def access_list(access: CaseAccess) -> dict:
     record(actor=access.actor, action=AuditAction.CASE_ACCESS_VIEWED, object_type="case",
            object_id=case.pk, case_id=case.pk)
     return {
+        "history": access_history(access),
         "members": team_members(case.allocated_team),
         "handovers": handovers,
         "keyworkers": [g for g in grants if g.kind == CaseGrant.Kind.KEYWORKER],
@@ -274,3 +275,79 @@ def break_glass_queue(user, *, page: int = 1, per_page: int = 50) -> dict:
     record(actor=actor_for(user), action=AuditAction.BREAK_GLASS_QUEUE_VIEWED,
            object_type="break_glass", reason=f"page {page} of {pages}")
     return {"grants": items, "page": page, "pages": pages, "total": total, "now": timezone.now()}
+
+
+# --- history of the record itself -------------------------------------------------------------
+
+def _versions_with_changes(history_qs, labels: dict[str, str], title) -> list[dict]:
+    """Each version (oldest first in the diff, newest first in the result) with the
+    fields it changed, old and new, by their display labels."""
+    versions = list(history_qs.select_related("history_user").order_by("history_date", "history_id"))
+    rows, previous = [], None
+    for version in versions:
+        changes = []
+        if previous is None:
+            changes = [{"label": label, "old": None, "new": _display(version, field)}
+                       for field, label in labels.items()]
+        else:
+            delta = version.diff_against(previous, included_fields=list(labels))
+            changes = [{"label": labels[c.field], "old": _display(previous, c.field),
+                        "new": _display(version, c.field)} for c in delta.changes]
+        rows.append({"title": title(version), "version": version, "changes": changes})
+        previous = version
+    return rows
+
+
+def _display(version, field):
+    display = getattr(version, f"get_{field}_display", None)
+    if display is not None:
+        return display()
+    value = getattr(version, field, None)
+    if hasattr(value, "get_full_name"):
+        return value.get_full_name() or value.get_username()
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if value is None or value == "":
+        return "—"
+    return str(value)
+
+
+_CASE_FIELDS = {"reference": "Reference", "family_name": "Family name", "status": "Status",
+                "category": "Category", "allocated_team": "Allocated team",
+                "lead_practitioner": "Lead practitioner", "opened_on": "Opened",
+                "closed_on": "Closed"}
+_PERSON_FIELDS = {"full_name": "Name", "date_of_birth": "Date of birth",
+                  "role_in_family": "Role in the family", "specialist_agency": "Specialist agency"}
+
+
+def case_history(access: CaseAccess) -> dict:
+    """Every version of the case record and of each person in it, with who changed what."""
+    case = access.case
+    entries = _versions_with_changes(case.history.all(), _CASE_FIELDS, lambda v: "Case record")
+    for person in case.people.all():
+        entries += _versions_with_changes(person.history.all(), _PERSON_FIELDS,
+                                          lambda v, name=person.full_name: name)
+    entries.sort(key=lambda e: (e["version"].history_date, e["version"].history_id), reverse=True)
+    record(actor=access.actor, action=AuditAction.CASE_HISTORY_VIEWED, object_type="case",
+           object_id=case.pk, case_id=case.pk)
+    return {"entries": entries}
+
+
+_GRANT_FIELDS = {"user": "Person", "kind": "Kind", "reason_code": "Reason", "reason": "Details",
+                 "expires_at": "Ends", "ended_at": "Ended", "review": "IG review"}
+_TRANSFER_FIELDS = {"to_team": "To", "status": "Status", "reason": "Reason",
+                    "decision_reason": "Decision", "handover_ends_at": "Hand-over ends"}
+
+
+def access_history(access: CaseAccess) -> list[dict]:
+    """Every version of the case's grants and transfers (for its team manager)."""
+    case = access.case
+    entries = []
+    for grant in case.grants.all():
+        entries += _versions_with_changes(grant.history.all(), _GRANT_FIELDS,
+                                          lambda v, g=grant: g.get_kind_display())
+    for transfer in case.transfers.all():
+        entries += _versions_with_changes(transfer.history.all(), _TRANSFER_FIELDS,
+                                          lambda v: "Transfer request")
+    entries.sort(key=lambda e: (e["version"].history_date, e["version"].history_id), reverse=True)
+    return entries

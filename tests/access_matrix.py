@@ -215,6 +215,7 @@ ENDPOINTS = {
     "casenotes:transfer_withdraw": (CASE, REQUEST_TRANSFER),
     "casenotes:case_detail": (CASE, VIEW),
     "casenotes:case_export": (CASE, EXPORT),
+    "casenotes:case_history": (CASE, VIEW),
     "casenotes:case_access": (CASE, ACCESS_LIST),
     "casenotes:lead_allocate": (CASE, ACCESS_LIST),
     "casenotes:keyworker_add": (CASE, ACCESS_LIST),

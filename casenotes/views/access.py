@@ -322,3 +322,10 @@ def case_create(request, team_id):
             return redirect("casenotes:case_detail", case_id=case.pk)
     return render(request, "casenotes/case_form.html", {"team": team, "form": form},
                   status=400 if form.errors else 200)
+
+
+@login_required
+def case_history(request, case_id):
+    access = policy.access_case(request.user, case_id)
+    return render(request, "casenotes/case_history.html", {
+        "access": access, "case": access.case, **selectors.case_history(access)})

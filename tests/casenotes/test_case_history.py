@@ -1,0 +1,55 @@
+"""The history of a case record, its people and its access: who changed what, when,
+field by field, for those allowed to see the case (access history: its manager)."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from audit.models import AuditAction
+from casenotes.actions import do_add_keyworker, do_allocate_lead, do_set_specialist_agency
+from teams.models import Agency, Role
+from tests.helpers import AuditWatch
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_case_history_shows_each_change_with_who_and_what(world):
+    manager = world.team_manager
+    new_lead = world.user(Role.SOCIAL_WORKER, 1)
+    do_allocate_lead(acting_user=manager, case=world.case, lead=new_lead)
+    do_set_specialist_agency(acting_user=world.social_worker, person=world.people["dean"],
+                             agency=world.agencies[Agency.Kind.DOMESTIC_ABUSE])
+    watch = AuditWatch()
+    response = _client(world.user(Role.PROBATION_OFFICER)).get(
+        reverse("casenotes:case_history", args=[world.case.pk]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Lead practitioner" in page
+    assert f"<del>{world.social_worker.get_full_name()}</del> → <ins>{new_lead.get_full_name()}</ins>" in page
+    assert manager.get_full_name() in page
+    assert "Dean Walsh" in page and "<ins>Herts Domestic Abuse Service</ins>" in page
+    entry = watch.one(AuditAction.CASE_HISTORY_VIEWED)
+    assert entry.case_id == world.case.pk
+
+
+@pytest.mark.parametrize("role", [Role.IG_OFFICER, Role.ADMINISTRATOR])
+def test_case_history_is_not_found_for_those_who_may_not_see_the_case(world, role):
+    response = _client(world.user(role)).get(reverse("casenotes:case_history",
+                                                     args=[world.case.pk]))
+    assert response.status_code == 404
+    outsider = world.locality_users[Role.SOCIAL_WORKER]
+    assert _client(outsider).get(reverse("casenotes:case_history", args=[world.case.pk])
+                                 ).status_code == 404
+
+
+def test_the_access_page_shows_the_history_of_grants(world):
+    keyworker = world.locality_users[Role.RECOVERY_WORKER]
+    do_add_keyworker(acting_user=world.team_manager, case=world.case, user=keyworker)
+    page = _client(world.team_manager).get(
+        reverse("casenotes:case_access", args=[world.case.pk])).content.decode()
+    assert 'id="access-history"' in page
+    assert f"<ins>{keyworker.get_full_name()}</ins>" in page and "<ins>Keyworker</ins>" in page
