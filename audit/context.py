@@ -40,3 +40,41 @@ def request_id_from(header_value: str | None) -> str:
     if header_value and _REQUEST_ID.match(header_value):
         return header_value
     return uuid.uuid4().hex
+
+
+def client_ip(remote_addr: str | None, forwarded_for: str | None) -> str | None:
+    """The client's address. Behind the proxies named in TRUSTED_PROXIES (addresses or
+    networks), the right-most X-Forwarded-For address that is not one of them; anyone
+    else's X-Forwarded-For is ignored (it is whatever the client chose to send)."""
+    import ipaddress
+
+    from django.conf import settings
+
+    def parse(value):
+        try:
+            return ipaddress.ip_address((value or "").strip())
+        except ValueError:
+            return None
+
+    networks = []
+    for entry in getattr(settings, "TRUSTED_PROXIES", []):
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            continue
+
+    def trusted(address) -> bool:
+        return address is not None and any(address in network for network in networks)
+
+    remote = parse(remote_addr)
+    if remote is None:
+        return None
+    if not trusted(remote) or not forwarded_for:
+        return str(remote)
+    for hop in reversed(forwarded_for.split(",")):
+        address = parse(hop)
+        if address is None:
+            return str(remote)  # a malformed chain: keep what we know
+        if not trusted(address):
+            return str(address)
+    return str(remote)

@@ -13,7 +13,8 @@ class RequestContextMiddleware:
         token = context.activate(
             context.RequestContext(
                 request_id=request_id,
-                client_ip=request.META.get("REMOTE_ADDR") or None,
+                client_ip=context.client_ip(request.META.get("REMOTE_ADDR"),
+                                            request.headers.get("X-Forwarded-For")),
                 user_agent=request.headers.get("User-Agent", "")[:256],
             )
         )

@@ -72,7 +72,8 @@ def request_context_for(scope) -> context.RequestContext:
     headers = dict(scope.get("headers") or [])
     client = scope.get("client") or (None, None)
     return context.RequestContext(
-        request_id=uuid.uuid4().hex, client_ip=client[0],
+        request_id=uuid.uuid4().hex,
+        client_ip=context.client_ip(client[0], headers.get(b"x-forwarded-for", b"").decode("latin1")),
         user_agent=headers.get(b"user-agent", b"").decode("latin1")[:256],
     )
 
