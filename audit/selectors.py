@@ -105,11 +105,8 @@ def case_report(user, case, *, person=None) -> dict:
         entries = entries.filter(about_person(person.pk, note_ids))
     who = list(entries.filter(actor_id__isnull=False).values("actor_id", "actor_label",
                                                                "agency_label", "role_label")
-               .annotate(times=Count("id")).order_by("actor_label"))
-    firsts = {r["actor_id"]: r for r in entries.values("actor_id").annotate(
-        first=Min("occurred_at"), last=Max("occurred_at"))}
-    for row in who:
-        row.update(first=firsts[row["actor_id"]]["first"], last=firsts[row["actor_id"]]["last"])
+               .annotate(times=Count("id"), first=Min("occurred_at"), last=Max("occurred_at"))
+               .order_by("actor_label"))
     record(actor=actor_for(user), action=AuditAction.AUDIT_REPORT_VIEWED, object_type="case",
            object_id=case.pk, case_id=case.pk,
            reason=f"who accessed{' ' + person.full_name if person else ''}")

@@ -22,6 +22,7 @@ from casenotes import selectors as case_selectors
 from casenotes.models import Case, CaseGrant, Person
 from casenotes.permissions import Action, NotFound, _as_id, policy
 from casenotes.views.access import _cell
+from casenotes.views.notes import _add_action_errors
 
 
 def ig_only(view):
@@ -33,16 +34,6 @@ def ig_only(view):
             raise NotFound()
         return view(request, *args, **kwargs)
     return checked
-
-
-def _add_errors(form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            for message in errors:
-                form.add_error(field if field in form.fields else None, message)
-    else:
-        for message in error.messages:
-            form.add_error(None, message)
 
 
 _CSV_HEADER = ["When (UTC)", "User", "Agency", "Role", "Client IP", "User agent", "Request id",
@@ -102,7 +93,7 @@ def break_glass_review(request, grant_id):
                                           review=form.cleaned_data["review"],
                                           note=form.cleaned_data["note"])
         except ValidationError as error:
-            _add_errors(form, error)
+            _add_action_errors(form, error)
         else:
             messages.success(request, "Review recorded.")
             return redirect("audit:break_glass_queue")
