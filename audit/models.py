@@ -29,6 +29,8 @@ class AuditAction(models.IntegerChoices):
     CASE_EXPORTED = 211, "Case record exported"
     LIVE_DELIVERED = 212, "Live note delivered"
     CASE_HISTORY_VIEWED = 213, "Case history viewed"
+    DISCUSSION_CASE_VIEWED = 214, "Case record viewed in a group case discussion"
+    ACTIONS_VIEWED = 215, "Own actions viewed"
     NOTE_VIEWED = 202, "Note viewed"
     TEAM_VIEWED = 203, "Team viewed"
     NOTE_FORM_VIEWED = 204, "Note form opened"
@@ -79,6 +81,22 @@ class AuditAction(models.IntegerChoices):
     AUDIT_REPORT_VIEWED = 702, "Access report viewed"
     ALERTS_VIEWED = 703, "Access alerts viewed"
     SAR_PRODUCED = 704, "Subject access request produced"
+
+    # 800–899: group case discussions
+    DISCUSSION_SCHEDULED = 800, "Group case discussion scheduled"
+    DISCUSSION_CHANGED = 801, "Group case discussion agenda changed"
+    DISCUSSION_CANCELLED = 802, "Group case discussion cancelled"
+    DISCUSSION_STARTED = 803, "Group case discussion started"
+    DISCUSSION_MOVED = 804, "Group case discussion moved to an agenda item"
+    DISCUSSION_JOINED = 805, "Group case discussion joined"
+    DISCUSSION_LEFT = 806, "Group case discussion left"
+    SECTION_EDITED = 807, "Discussion record section edited"
+    SECTION_TEXT_KEPT = 808, "Discussion text kept beside a section (not merged)"
+    KEPT_TEXT_RESOLVED = 809, "Kept discussion text resolved"
+    ACTION_AGREED = 810, "Action agreed"
+    ACTION_REMOVED = 811, "Action removed"
+    DISCUSSION_SIGNED_OFF = 812, "Group case discussion signed off"
+    ACTION_COMPLETED = 813, "Action completed"
 
 
 class Outcome(models.TextChoices):

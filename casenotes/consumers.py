@@ -78,7 +78,53 @@ def request_context_for(scope) -> context.RequestContext:
     )
 
 
-class CaseRoomConsumer(AsyncWebsocketConsumer):
+def session_user(session_key: str | None, user_id):
+    """The user of a socket as of now: the session that opened it still signed in as
+    them (not logged out, password unchanged) and the account active; else None."""
+    if not session_key or not user_id:
+        return None
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    if str(store.get(SESSION_KEY)) != str(user_id):
+        return None
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not constant_time_compare(
+        store.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
+    ):
+        return None
+    return user
+
+
+class LiveSocket(AsyncWebsocketConsumer):
+    """What every live room's socket shares: JSON frames, error frames, and group
+    notices in `no_database` handled without Channels' per-message database hop."""
+
+    #: Notice types whose handlers never touch the database.
+    no_database: frozenset[str] = frozenset()
+
+    async def _error(self, code: str, message: str):
+        await self.send_json({"type": "error", "code": code, "message": message})
+
+    async def send_json(self, content: dict):
+        try:
+            await self.send(text_data=json.dumps(content))
+        except SocketGone:
+            # The browser has gone; the disconnect that follows cleans up.
+            pass
+
+    async def dispatch(self, message):
+        """Group notices that need no database skip Channels' per-message hop to the
+        database thread (to close stale connections), which would serialise every
+        delivery in the process behind it. All database work here goes through
+        database_sync_to_async, which closes stale connections itself."""
+        if message["type"] in self.no_database:
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
+
+
+class CaseRoomConsumer(LiveSocket):
+    no_database = _NO_DATABASE
+
     async def connect(self):
         self.access = None
         self.resumed = False
@@ -143,16 +189,8 @@ class CaseRoomConsumer(AsyncWebsocketConsumer):
     def _current_access(self, user_id=None):
         """Access as of now: the session still signed in as this user (not logged out,
         password unchanged), the account active, and the policy's answer on the case."""
-        user_id = user_id or self.user_id
-        if not self.session_key:
-            return None
-        store = import_module(settings.SESSION_ENGINE).SessionStore(self.session_key)
-        if str(store.get(SESSION_KEY)) != str(user_id):
-            return None
-        user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-        if user is None or not constant_time_compare(
-            store.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
-        ):
+        user = session_user(self.session_key, user_id or self.user_id)
+        if user is None:
             return None
         case = Case.objects.select_related("allocated_team").filter(pk=self.case_id).first()
         return policy.case_access(user, case) if case else None
@@ -384,26 +422,6 @@ class CaseRoomConsumer(AsyncWebsocketConsumer):
         people = await database_sync_to_async(_presence)(self.case_id)
         await self.channel_layer.group_send(live.case_group(self.case_id),
                                             {"type": "room.presence", "people": people})
-
-    async def _error(self, code: str, message: str):
-        await self.send_json({"type": "error", "code": code, "message": message})
-
-    async def send_json(self, content: dict):
-        try:
-            await self.send(text_data=json.dumps(content))
-        except SocketGone:
-            # The browser has gone; the disconnect that follows cleans up.
-            pass
-
-    async def dispatch(self, message):
-        """Group notices that need no database skip Channels' per-message hop to the
-        database thread (to close stale connections), which would serialise every
-        delivery in the process behind it. All database work here goes through
-        database_sync_to_async, which closes stale connections itself."""
-        if message["type"] in _NO_DATABASE:
-            await getattr(self, get_handler_name(message))(message)
-        else:
-            await super().dispatch(message)
 
 
 async def _already(value):

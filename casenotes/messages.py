@@ -81,18 +81,20 @@ class Invalid(Exception):
         self.message = message
 
 
-def parse(text: str) -> Resume | Writing | Ping | DraftSave:
-    """One client frame, validated, or Invalid with a message for the sender."""
+def parse(text: str, adapter: TypeAdapter = _adapter):
+    """One client frame, validated against `adapter`'s messages (a case room's by
+    default), or Invalid with a message for the sender."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:
         raise Invalid("too_large", "That message is too large.")
     try:
-        return _adapter.validate_json(text)
+        return adapter.validate_json(text)
     except ValidationError as error:
         first = error.errors()[0]
         if first["type"] == "union_tag_invalid" or first["type"] == "union_tag_not_found":
             raise Invalid("unknown_type", "Unknown message type.") from None
         if first["type"] == "json_invalid":
             raise Invalid("malformed", "Messages must be JSON objects.") from None
-        where = ".".join(str(part) for part in first.get("loc", ()) if part not in (
-            "resume", "writing", "ping", "draft.save"))
+        # The location starts with the message type's tag; the field is what helps.
+        parts = [str(part) for part in first.get("loc", ())]
+        where = ".".join(parts[1:] if len(parts) > 1 else parts)
         raise Invalid("invalid", f"Invalid message: {where or 'message'}: {first['msg']}.") from None

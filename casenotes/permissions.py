@@ -44,6 +44,7 @@ from casenotes.models import (
     CaseTransfer,
     CaseUserObjectPermission,
 )
+from discussions.models import AgreedAction, Discussion
 from teams.models import Membership, Role, Team
 from teams.selectors import active_case_memberships, actor_for, is_administrator, is_ig_officer
 
@@ -76,6 +77,10 @@ class Action(enum.StrEnum):
     SEARCH = "search"
     BREAK_GLASS = "break_glass"
     REVIEW_BREAK_GLASS = "review_break_glass"
+    # group case discussions
+    SCHEDULE_DISCUSSION = "schedule_discussion"  # on a Team: its managers
+    RUN_DISCUSSION = "run_discussion"  # start, move through, change, sign off: the team's managers
+    JOIN_DISCUSSION = "join_discussion"  # the team's members
 
 
 class Source(enum.StrEnum):
@@ -320,7 +325,16 @@ class Policy:
             team_roles = {m.role for m in active_case_memberships(user) if m.team_id == obj.pk}
             if action == Action.VIEW_TEAM:
                 return bool(team_roles)
-            if action == Action.CREATE_CASE:
+            if action in (Action.CREATE_CASE, Action.SCHEDULE_DISCUSSION):
+                return Role.TEAM_MANAGER in team_roles
+            return False
+        if isinstance(obj, Discussion):
+            team_roles = {m.role for m in active_case_memberships(user) if m.team_id == obj.team_id}
+            if obj.status == Discussion.Status.CANCELLED and action != Action.JOIN_DISCUSSION:
+                return False
+            if action == Action.JOIN_DISCUSSION:
+                return bool(team_roles)
+            if action == Action.RUN_DISCUSSION:
                 return Role.TEAM_MANAGER in team_roles
             return False
         access = obj if isinstance(obj, CaseAccess) else None
@@ -399,6 +413,37 @@ class Policy:
                                transfer.case_id if transfer else None, action)
             raise NotFound("Transfer request")
         return transfer
+
+    # --- group case discussions ---------------------------------------------------
+    def discussion_case_access(self, user, case: Case) -> CaseAccess | None:
+        """Access to an agenda item's case within a discussion: a real relationship to
+        the case, never emergency access (a meeting is no emergency). Without it a
+        participant sees the item's reference only."""
+        access = self.case_access(user, case)
+        return None if access is None or access.is_break_glass else access
+
+    def access_discussion(self, user, discussion_id, action: Action = Action.JOIN_DISCUSSION):
+        discussion = (Discussion.objects.select_related("team", "chair")
+                      .filter(pk=_as_id(discussion_id)).first())
+        if discussion is None or not self.can(user, action, discussion):
+            self.record_denied(user, "discussion", discussion_id, None, action)
+            raise NotFound("Discussion")
+        return discussion
+
+    def access_agreed_action(self, user, action_id) -> tuple[AgreedAction, CaseAccess]:
+        """A signed-off action its owner (or a manager of the discussion's team) may
+        mark done, with the case access that allows it."""
+        agreed = (AgreedAction.objects.select_related("item__case", "item__discussion", "owner")
+                  .filter(pk=_as_id(action_id)).exclude(state=AgreedAction.State.PROPOSED).first())
+        access = self.discussion_case_access(user, agreed.item.case) if agreed else None
+        allowed = access is not None and access.can_contribute and (
+            agreed.owner_id == user.pk
+            or self.can(user, Action.RUN_DISCUSSION, agreed.item.discussion))
+        if not allowed:
+            self.record_denied(user, "action", action_id, agreed.item.case_id if agreed else None,
+                               "complete_action", access)
+            raise NotFound("Action")
+        return agreed, access
 
     def record_denied(self, user, object_type, object_id, case_id, action, access=None):
         """The audit entry for a refused attempt (HTTP or live)."""

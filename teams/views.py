@@ -4,6 +4,7 @@ from django.shortcuts import render
 from audit.actions import record
 from audit.models import AuditAction
 from casenotes.permissions import Action, policy
+from discussions.selectors import team_discussions
 from teams.selectors import actor_for, team_members
 
 
@@ -17,4 +18,6 @@ def team_detail(request, team_id):
     return render(request, "teams/team_detail.html", {
         "team": team, "members": team_members(team), "cases": cases,
         "can_create_case": policy.can(request.user, Action.CREATE_CASE, team),
+        "can_schedule": policy.can(request.user, Action.SCHEDULE_DISCUSSION, team),
+        **team_discussions(team),
     })

@@ -17,7 +17,8 @@ Relationships — how the user stands to the case under test:
 
 Objects: the case; a note by sensitivity (as the viewer sees it: see SENSITIVITY);
 a person in the family; an addendum to a standard note; a transfer request *to the
-user's team*.
+user's team*; a running group case discussion of the case's allocated team with the
+case on its agenda (DISCUSSION: only that team's members may join it).
 
 Outcomes:
     ALLOW / DENY            the action succeeds / is refused (404 or a refusal, nothing
@@ -57,15 +58,17 @@ NOTES = (STANDARD, RESTRICTED_SAME, RESTRICTED_OTHER, SEALED_NAMED, SEALED_NOT_N
          DRAFT_BY_OTHER, OWN_DRAFT)
 
 CASE, PERSON, ADDENDUM, TRANSFER = "case", "person", "addendum", "transfer"
+DISCUSSION = "discussion"
 
 # actions
 LIST, VIEW, ADD_NOTE, SEARCH, EXPORT, ACCESS_LIST, REQUEST_TRANSFER, BREAK_GLASS_OPEN = (
     "list", "view", "add_note", "search", "export", "access_list", "request_transfer",
     "break_glass")
 LIVE_JOIN, LIVE_DRAFT_SAVE, LIVE_RECEIPT = "live_join", "live_draft_save", "live_receipt"
+EDIT_RECORD, RUN, LIVE_RECORD_EDIT = "edit_record", "run", "live_record_edit"
 FINALISE, AMEND, HISTORY, SHARE, DECIDE = "finalise", "amend", "history", "share", "decide"
 #: Actions checked over the socket (tests/test_access_matrix_live.py); the rest over HTTP.
-LIVE_ACTIONS = frozenset({LIVE_JOIN, LIVE_DRAFT_SAVE, LIVE_RECEIPT})
+LIVE_ACTIONS = frozenset({LIVE_JOIN, LIVE_DRAFT_SAVE, LIVE_RECEIPT, LIVE_RECORD_EDIT})
 
 # --- the table ----------------------------------------------------------------------------
 # (object, action): (every case role but the team manager, the team manager)
@@ -113,7 +116,16 @@ _ALLOCATED = {
     (PERSON, VIEW): (ALLOW, ALLOW),
     (PERSON, SEARCH): (RESULT, RESULT),
     (ADDENDUM, VIEW): (ALLOW, ALLOW),
+    (DISCUSSION, VIEW): (FULL, FULL),
+    (DISCUSSION, EDIT_RECORD): (ALLOW, ALLOW),
+    (DISCUSSION, RUN): (DENY, ALLOW),
+    (DISCUSSION, LIVE_JOIN): (ALLOW, ALLOW),
+    (DISCUSSION, LIVE_RECORD_EDIT): (ALLOW, ALLOW),
 }
+
+#: A discussion of a team the user is not in: nothing of it, not even the room.
+_NO_DISCUSSION = {(DISCUSSION, action): (DENY, DENY)
+                  for action in (VIEW, EDIT_RECORD, RUN, LIVE_JOIN, LIVE_RECORD_EDIT)}
 
 _NOTHING = {
     (CASE, LIST): (DENY, DENY),
@@ -137,6 +149,7 @@ _NOTHING = {
     (PERSON, SEARCH): (CANDIDATE, CANDIDATE),
     (ADDENDUM, VIEW): (DENY, DENY),
     (TRANSFER, DECIDE): (DENY, ALLOW),  # a request to the user's own team
+    **_NO_DISCUSSION,
 }
 
 # A keyworker works the case like a team member, but is not its manager.
@@ -148,6 +161,7 @@ _KEYWORKER = {
     (RESTRICTED_OTHER, AMEND): (DENY, DENY),
     (RESTRICTED_OTHER, HISTORY): (DENY, DENY),
     (RESTRICTED_OTHER, LIVE_RECEIPT): (PLACEHOLDER, PLACEHOLDER),
+    **_NO_DISCUSSION,  # the allocated team's meeting, not theirs
 }
 
 # The team that handed the case over may read as before, and add nothing.
@@ -229,9 +243,25 @@ ENDPOINTS = {
     "casenotes:addendum_create": (STANDARD, AMEND),
     "casenotes:note_history": (STANDARD, HISTORY),
     "casenotes:note_readers": (SEALED_NAMED, SHARE),
+    "discussions:room": (DISCUSSION, VIEW),
+    "discussions:section_save": (DISCUSSION, EDIT_RECORD),
+    "discussions:kept_resolve": (DISCUSSION, EDIT_RECORD),
+    "discussions:action_add": (DISCUSSION, EDIT_RECORD),
+    "discussions:action_remove": (DISCUSSION, EDIT_RECORD),
+    "discussions:start": (DISCUSSION, RUN),
+    "discussions:cancel": (DISCUSSION, RUN),
+    "discussions:move": (DISCUSSION, RUN),
+    "discussions:agenda": (DISCUSSION, RUN),
+    "discussions:sign_off": (DISCUSSION, RUN),
 }
-#: Routes that hold no case data, and the tests that cover them.
+#: Routes outside the matrix (no case data, or one person's own list), and the tests
+#: that cover them.
 OUTSIDE_CASE_DATA = {
+    "discussions:schedule": "tests/discussions/test_actions.py (only the team's managers) and "
+                            "tests/discussions/test_views.py",
+    "discussions:my_actions": "tests/discussions/test_views.py (the owner's own tasks only)",
+    "discussions:action_complete": "tests/discussions/test_actions.py::"
+                                   "test_completing_a_task_is_recorded_in_the_case",
     "teams:team_detail": "tests/casenotes/policy_matrix.py (VIEW_TEAM) and tests/teams/test_views.py",
     "casenotes:case_create": "tests/casenotes/policy_matrix.py (CREATE_CASE) and "
                              "tests/casenotes/test_case_create.py",
@@ -244,12 +274,17 @@ OUTSIDE_CASE_DATA = {
 }
 
 #: Every live socket route and message type, and the matrix row that covers it.
-SOCKET_ROUTES = {"^ws/cases/(?P<case_id>[0-9]{1,18})/$": (CASE, LIVE_JOIN)}
+SOCKET_ROUTES = {
+    "^ws/cases/(?P<case_id>[0-9]{1,18})/$": (CASE, LIVE_JOIN),
+    "^ws/discussions/(?P<discussion_id>[0-9]{1,18})/$": (DISCUSSION, LIVE_JOIN),
+}
 SOCKET_MESSAGES = {
     "resume": (STANDARD, LIVE_RECEIPT),  # replay is checked with each receipt row
     "writing": (CASE, LIVE_JOIN),
     "ping": (CASE, LIVE_JOIN),
     "draft.save": (CASE, LIVE_DRAFT_SAVE),
+    "section.save": (DISCUSSION, LIVE_RECORD_EDIT),
+    "editing": (DISCUSSION, LIVE_JOIN),
 }
 
 #: The policy's access-governance actions and the endpoint rows that table them (the

@@ -23,6 +23,8 @@ from casenotes.actions import (
 )
 from casenotes.models import Addendum, Case, CaseNote, CaseTransfer, Person
 from casenotes.permissions import policy
+from discussions.actions import do_schedule_discussion, do_start_discussion
+from discussions.models import Section
 from teams.models import CASE_ROLES, Role
 from tests import access_matrix as am
 from tests.casenotes import policy_matrix as pm
@@ -67,11 +69,21 @@ def build_relationships(world) -> dict:
         do_open_break_glass(acting_user=user, case=emergency_case, reason_code="immediate_risk")
     incoming = do_request_transfer(acting_user=locality_manager, case=world.other_case,
                                    to_team=world.fs_team, reason="Risk has risen.")
-    return {
+    relationships = {
         am.ALLOCATED: world.case, am.OTHER_TEAM: world.other_case, am.KEYWORKER: keyworker_case,
         am.HANDOVER: handover_case, am.BREAK_GLASS: emergency_case, am.ORG_WIDE: world.case,
-        "incoming_transfer": incoming,
     }
+    # A running group case discussion of each case's allocated team, the case on its agenda.
+    discussions = {}
+    for case in {c.pk: c for c in relationships.values()}.values():
+        case.refresh_from_db()
+        team = case.allocated_team
+        manager = fs_manager if team == world.fs_team else locality_manager
+        discussion = do_schedule_discussion(
+            acting_user=manager, team=team, cases=[case], invitees=[],
+            scheduled_for=timezone.now() + datetime.timedelta(minutes=5))
+        discussions[case.pk] = do_start_discussion(acting_user=manager, discussion=discussion)
+    return {**relationships, "incoming_transfer": incoming, "discussions": discussions}
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +114,7 @@ class Checker:
         self.world, self.user, self.relationship = world, user, relationship
         self.case = cases[relationship]
         self.transfer = cases["incoming_transfer"]
+        self.discussion = cases["discussions"][self.case.pk]
         self.client = Client()
         self.client.force_login(user)
         self.notes: dict[str, CaseNote] = {}
@@ -240,6 +253,8 @@ class Checker:
             response = client.get(self.url("note_detail", case.pk, note.pk))
             shown = response.status_code == 200 and "school confirmed" in response.content.decode()
             return am.ALLOW if shown else am.DENY
+        if obj == am.DISCUSSION:
+            return self.discussion_outcome(action)
         if obj == am.TRANSFER and action == am.DECIDE:
             response = client.post(self.url("transfer_decide", self.transfer.pk), {
                 "decision": "reject", "decision_reason": "Not enough capacity this month."})
@@ -250,6 +265,34 @@ class Checker:
             return am.DENY if response.status_code == 404 and not rejected else (
                 f"status {response.status_code}")
         return f"no check for {obj} {action}"
+
+    def discussion_outcome(self, action: str) -> str:
+        discussion, client = self.discussion, self.client
+        url = lambda name, *args: reverse(f"discussions:{name}", args=(discussion.pk, *args))  # noqa: E731
+        if action == am.VIEW:
+            response = client.get(url("room"))
+            if response.status_code == 404:
+                return am.DENY
+            page = response.content.decode()
+            shown = f"{self.case.family_name} family" in page and 'name="text"' in page
+            return am.FULL if response.status_code == 200 and shown else (
+                f"status {response.status_code}, record shown {shown}")
+        if action == am.EDIT_RECORD:
+            section = Section.objects.get(item__discussion=discussion, kind=Section.Kind.WORRIES)
+            text = f"Worry noted by {self.user.get_username()}."
+            response = client.post(url("section_save", section.pk),
+                                   {"text": text, "version": section.version})
+            saved = Section.objects.get(pk=section.pk).text == text
+            if response.status_code == 302 and saved:
+                return am.ALLOW
+            return am.DENY if response.status_code == 404 and not saved else (
+                f"status {response.status_code}, saved {saved}")
+        if action == am.RUN:
+            # Moving to the item already current: allowed or refused, it changes nothing.
+            response = client.post(url("move"), {"item": discussion.current_item_id})
+            return am.ALLOW if response.status_code == 302 else (
+                am.DENY if response.status_code == 404 else f"status {response.status_code}")
+        return f"no check for discussion {action}"
 
 
 @pytest.mark.parametrize(("role", "relationship", "index"), list(_combinations()))

@@ -14,6 +14,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from casenotes.events import last_seq
+from discussions.models import Section
 from teams.models import CASE_ROLES, Role
 from tests import access_matrix as am
 from tests.casenotes.rooms import CLOSE_REFUSED, live_layer_fixture, rooms_fixture  # noqa: F401
@@ -39,7 +40,35 @@ def _levels(frames: list[dict], notes: dict) -> dict:
     return seen
 
 
-async def _check_user(rooms, world, case, user, role, relationship) -> list[str]:
+async def _check_discussion(rooms, discussion, user, compare) -> None:
+    """Joining the discussion room of the case's team, and writing its record live."""
+    tab = await rooms.connect(0, user=user, path=f"/ws/discussions/{discussion.pk}/")
+    first = await tab.output()
+    joined = first["type"] == "websocket.send"
+    compare((am.DISCUSSION, am.LIVE_JOIN), am.ALLOW if joined else am.DENY)
+    if not joined:
+        assert first["type"] == "websocket.close" and first.get("code") == CLOSE_REFUSED, first
+        compare((am.DISCUSSION, am.LIVE_RECORD_EDIT), am.DENY)
+        await tab.disconnect()
+        return
+    await tab.send({"type": "resume", "after": 0})
+    state = await tab.expect("state")
+    await tab.expect("synced")
+    section_id = await db(lambda: Section.objects.get(
+        item__discussion=discussion, kind=Section.Kind.NEEDS).pk)()
+    section = state["items"][str(discussion.current_item_id)]["sections"][Section.Kind.NEEDS]
+    await tab.send({"type": "section.save", "section": section_id, "version": section["version"],
+                    "base": section["text"], "text": section["text"] + f" A plan ({user.pk})."})
+    while True:
+        reply = await tab.frame()
+        if reply["type"] in ("section.saved", "section.invalid", "error"):
+            break
+    compare((am.DISCUSSION, am.LIVE_RECORD_EDIT),
+            am.ALLOW if reply["type"] == "section.saved" else am.DENY)
+    await tab.disconnect()
+
+
+async def _check_user(rooms, world, case, user, role, relationship, discussion) -> list[str]:
     expected = _expected(role, relationship)
     mismatches = []
 
@@ -47,6 +76,7 @@ async def _check_user(rooms, world, case, user, role, relationship) -> list[str]
         if key in expected and expected[key] != got:
             mismatches.append(f"{key[0]} {key[1]}: expected {expected[key]}, got {got}")
 
+    await _check_discussion(rooms, discussion, user, compare)
     tab = await rooms.connect(case.pk, user=user)
     first = await tab.output()
     joined = first["type"] == "websocket.send"
@@ -113,7 +143,8 @@ async def test_every_live_row_of_the_matrix_holds_for_each_user(rooms, world, re
     for role in roles:
         for index in (0, 1):
             user = world.user(role, index)
-            found = await _check_user(rooms, world, case, user, role, relationship)
+            found = await _check_user(rooms, world, case, user, role, relationship,
+                                      cases["discussions"][case.pk])
             mismatches += [f"{role.value} user{index + 1}: {m}" for m in found]
             checked += 1
     assert checked == len(roles) * 2

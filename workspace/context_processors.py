@@ -1,5 +1,5 @@
 """What the page header needs to know about the signed-in user (evaluated only when a
-page shows the header: one query, two for a team manager)."""
+page shows the header: two queries, three for a team manager)."""
 
 from django.utils.functional import SimpleLazyObject
 
@@ -18,6 +18,17 @@ class _Navigation:
         # Requests waiting for this manager's decision, shown beside "Transfers".
         self.transfers_waiting = CaseTransfer.objects.filter(
             to_team_id__in=managed, status=CaseTransfer.Status.REQUESTED).count() if managed else 0
+        # Overdue actions from group case discussions, shown beside "My actions".
+        self.actions_overdue = _overdue_actions(user) if memberships else 0
+
+
+def _overdue_actions(user) -> int:
+    from django.utils import timezone
+
+    from discussions.models import AgreedAction
+
+    return AgreedAction.objects.filter(owner=user, state=AgreedAction.State.OPEN,
+                                       due_on__lt=timezone.localdate()).count()
 
 
 def navigation(request):

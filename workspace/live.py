@@ -10,7 +10,10 @@ Groups:
 - `case.<id>.agency.<agency id>`: those in the room acting for that agency;
 - `case.<id>.managers`: the allocated team's managers in the room;
 - `case.<id>.user.<user id>`: one person's connections to the room;
-- `user.<user id>`: all of one person's connections (access re-checks).
+- `user.<user id>`: all of one person's connections (access re-checks);
+- `discussion.<id>`: everyone with a group case discussion open (agenda, presence);
+- `discussion.<id>.item.<item id>`: those in it who may see that agenda item's case
+  (its record's text, actions and kept texts).
 """
 
 import asyncio
@@ -42,6 +45,14 @@ def viewer_group(case_id: int, user_id: int) -> str:
 
 def user_group(user_id: int) -> str:
     return f"user.{user_id}"
+
+
+def discussion_group(discussion_id: int) -> str:
+    return f"discussion.{discussion_id}"
+
+
+def discussion_item_group(discussion_id: int, item_id: int) -> str:
+    return f"discussion.{discussion_id}.item.{item_id}"
 
 
 def send_on_commit(group: str, message: dict) -> None:

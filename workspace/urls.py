@@ -5,6 +5,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("casenotes.urls")),
     path("teams/", include("teams.urls")),
+    path("", include("discussions.urls")),
     path("ig/", include("audit.urls")),
     path("accounts/", include("workspace.auth_urls")),
 ]

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from casenotes import actions, events, selectors
 from casenotes.forms import AddendumForm, DraftEditForm, NoteFilterForm, NoteForm
 from casenotes.permissions import Action, policy
+from discussions import selectors as discussion_selectors
 
 SENSITIVITY_HINTS = {
     "standard": "Everyone working on this case.",
@@ -56,6 +57,7 @@ def case_detail(request, case_id):
         "can_add_note": access.case.is_open and policy.can(request.user, Action.ADD_NOTE, access),
         "can_manage_access": policy.can(request.user, Action.MANAGE_CASE_ACCESS, access),
         "can_export": policy.can(request.user, Action.EXPORT_CASE, access),
+        "agreed_actions": discussion_selectors.case_actions(access),
         **page,
     })
 

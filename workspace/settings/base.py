@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "audit",
     "teams",
     "casenotes",
+    "discussions",
 ]
 
 MIDDLEWARE = [

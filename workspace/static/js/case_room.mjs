@@ -319,7 +319,7 @@ export function placeEntry(container, entry) {
 }
 
 /** "Who has this case open": one line per person. */
-class PresenceList {
+export class PresenceList {
   constructor(section, me) {
     this.section = section;
     this.list = section.querySelector("[data-presence-list]");
@@ -383,7 +383,7 @@ class WritingIndicator {
   }
 }
 
-function showNotice(id, message) {
+export function showNotice(id, message) {
   const notice = document.getElementById(id);
   if (!notice) return;
   const text = notice.querySelector("[data-notice-message]");

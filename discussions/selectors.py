@@ -1,0 +1,155 @@
+"""Reads for group case discussions, each through the permission policy.
+
+Every agenda item is shown to a participant in full only if they may see its case
+(policy.discussion_case_access); otherwise its reference alone."""
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from audit.actions import Pending, record_many
+from audit.models import AuditAction
+from casenotes.permissions import Action, CaseAccess, policy
+from discussions.models import AgendaItem, AgreedAction, Attendance, Discussion, KeptText, Section
+from teams.models import Team
+from teams.selectors import team_members
+
+
+@dataclass
+class ItemView:
+    item: AgendaItem
+    access: CaseAccess | None
+    can_edit: bool
+    sections: list[Section] = field(default_factory=list)
+    kept: dict[str, list[KeptText]] = field(default_factory=dict)
+    actions: list[AgreedAction] = field(default_factory=list)
+
+    @property
+    def visible(self) -> bool:
+        return self.access is not None
+
+
+def item_accesses(user, discussion: Discussion) -> dict[int, CaseAccess | None]:
+    """Each agenda item's case access for `user` (None: reference only)."""
+    items = discussion.items.select_related("case__allocated_team").order_by("position")
+    return {item.pk: policy.discussion_case_access(user, item.case) for item in items}
+
+
+def _items(discussion: Discussion):
+    open_kept = KeptText.objects.filter(resolution="").select_related("author")
+    return (discussion.items.select_related("case__allocated_team", "case__lead_practitioner",
+                                            "filed_note")
+            .prefetch_related("case__people",
+                              Prefetch("sections", Section.objects.select_related("updated_by")),
+                              Prefetch("sections__kept_texts", open_kept),
+                              Prefetch("actions", AgreedAction.objects.select_related("owner")
+                                       .order_by("due_on", "pk")))
+            .order_by("position"))
+
+
+def room(user, discussion: Discussion, *, audit: bool = True) -> dict:
+    """What the room page shows this participant; the reads of case records are
+    audited (one entry per case shown)."""
+    running = discussion.is_running
+    views: list[ItemView] = []
+    for item in _items(discussion):
+        access = policy.discussion_case_access(user, item.case)
+        view = ItemView(item=item, access=access,
+                        can_edit=bool(access and access.can_contribute and running))
+        if access is not None:
+            view.sections = sorted(item.sections.all(), key=lambda s: Section.Kind.values.index(s.kind))
+            view.kept = {s.kind: list(s.kept_texts.all()) for s in view.sections}
+            view.actions = list(item.actions.all())
+        views.append(view)
+    if audit:
+        record_many([Pending(actor=v.access.actor, action=AuditAction.DISCUSSION_CASE_VIEWED,
+                             object_type="discussion", object_id=discussion.pk,
+                             case_id=v.item.case_id) for v in views if v.visible])
+    return {
+        "discussion": discussion, "items": views,
+        "current": next((v for v in views if v.item.pk == discussion.current_item_id), None),
+        "can_run": policy.can(user, Action.RUN_DISCUSSION, discussion),
+        "attendance": list(discussion.attendance.order_by("joined_at", "pk")),
+        "invitees": list(get_user_model().objects.filter(
+            pk__in=discussion.invitations.values("user_id")).order_by("first_name", "last_name")),
+        "owner_candidates": owner_candidates(discussion.team),
+    }
+
+
+def owner_candidates(team: Team) -> list:
+    return [m.user for m in team_members(team)]
+
+
+def snapshot(discussion: Discussion, visible_item_ids: set[int]) -> dict:
+    """The record as it stands, for a (re)connecting participant: the text and version
+    of every section of the items they may see, and the agenda position."""
+    from discussions import notices
+
+    items = {}
+    for item in _items(discussion).filter(pk__in=visible_item_ids):
+        items[str(item.pk)] = {
+            "sections": {s.kind: {"text": s.text, "version": s.version} for s in item.sections.all()},
+            "actions_html": notices.render_actions(item),
+            "kept_html": {s.kind: notices.render_kept(s) for s in item.sections.all()},
+        }
+    return {"type": "state", "status": discussion.status, "current": discussion.current_item_id,
+            "items": items}
+
+
+def team_discussions(team: Team) -> dict:
+    """A team's discussions: those to come or running, and the recent ones."""
+    discussions = team.discussions.select_related("chair").order_by("scheduled_for", "pk")
+    return {
+        "upcoming": list(discussions.filter(status__in=[Discussion.Status.SCHEDULED,
+                                                        Discussion.Status.IN_PROGRESS])),
+        "recent": list(discussions.filter(status=Discussion.Status.SIGNED_OFF)
+                       .order_by("-signed_off_at")[:10]),
+    }
+
+
+@dataclass(frozen=True)
+class Task:
+    action: AgreedAction
+    visible: bool  # the owner may still see the case (else only its reference is shown)
+
+
+def my_actions(user) -> dict:
+    """The user's tasks from signed-off discussions: to do (overdue first) and recently
+    done. The list itself is an audited read of case content."""
+    rows = list(AgreedAction.objects.filter(owner=user).exclude(state=AgreedAction.State.PROPOSED)
+                .select_related("item__case", "item__discussion", "completed_by")
+                .order_by("due_on", "pk"))
+    visible_ids = set(policy.visible_cases(user).filter(
+        pk__in={a.item.case_id for a in rows}).values_list("pk", flat=True))
+    tasks = [Task(a, a.item.case_id in visible_ids) for a in rows]
+    todo = [t for t in tasks if t.action.state == AgreedAction.State.OPEN]
+    done = sorted((t for t in tasks if t.action.state == AgreedAction.State.DONE),
+                  key=lambda t: t.action.completed_at, reverse=True)[:20]
+    from teams.selectors import actor_for
+
+    actor = actor_for(user)
+    record_many([Pending(actor=actor, action=AuditAction.ACTIONS_VIEWED, object_type="case",
+                         object_id=case_id, case_id=case_id) for case_id in sorted(visible_ids)]
+                or [Pending(actor=actor, action=AuditAction.ACTIONS_VIEWED)])
+    return {"todo": todo, "done": done, "today": timezone.localdate(),
+            "overdue": sum(1 for t in todo if t.action.is_overdue)}
+
+
+def open_action_count(user) -> tuple[int, int]:
+    """(to do, overdue) for the header."""
+    rows = AgreedAction.objects.filter(owner=user, state=AgreedAction.State.OPEN)
+    return rows.count(), rows.filter(due_on__lt=timezone.localdate()).count()
+
+
+def case_actions(access: CaseAccess) -> list[AgreedAction]:
+    """The actions agreed for a case in signed-off discussions (standard content)."""
+    return list(AgreedAction.objects.filter(item__case=access.case)
+                .exclude(state=AgreedAction.State.PROPOSED)
+                .select_related("owner", "completed_by", "item__discussion")
+                .order_by("state", "due_on", "pk"))
+
+
+def attendance_of(discussion: Discussion) -> list[Attendance]:
+    return list(discussion.attendance.order_by("joined_at", "pk"))
