@@ -47,9 +47,12 @@ class RoomAccess:
     sections: dict[int, tuple[int, str]]  # section id -> (item id, kind), visible items only
 
 
-def room_access(user, discussion_id: int) -> RoomAccess | None:
+def room_access(user, discussion_id: int, *, joining: bool) -> RoomAccess | None:
+    """A participant's access, or None. Only a scheduled or running discussion can be
+    joined; a connection already open stays through sign-off, so a save that crosses it
+    is answered with why it was refused rather than a closed socket."""
     discussion = Discussion.objects.select_related("team").filter(pk=discussion_id).first()
-    if (user is None or discussion is None or discussion.status not in _OPEN
+    if (user is None or discussion is None or (joining and discussion.status not in _OPEN)
             or not policy.can(user, Action.JOIN_DISCUSSION, discussion)):
         return None
     accesses = selectors.item_accesses(user, discussion)
@@ -92,7 +95,8 @@ class DiscussionRoomConsumer(LiveSocket):
         if user is None or not user.is_authenticated:
             policy.record_denied(None, "discussion", self.discussion_id, None, "live_join")
             return None
-        access = room_access(session_user(self.session_key, user.pk), self.discussion_id)
+        access = room_access(session_user(self.session_key, user.pk), self.discussion_id,
+                             joining=True)
         if access is None:
             policy.record_denied(user, "discussion", self.discussion_id, None, "live_join")
             return None
@@ -104,7 +108,8 @@ class DiscussionRoomConsumer(LiveSocket):
         return access
 
     def _current(self) -> RoomAccess | None:
-        return room_access(session_user(self.session_key, self.user_id), self.discussion_id)
+        return room_access(session_user(self.session_key, self.user_id), self.discussion_id,
+                           joining=False)
 
     async def _use_access(self, access: RoomAccess) -> None:
         """Adopt freshly checked access: join the groups of items now visible, leave

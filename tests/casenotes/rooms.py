@@ -54,8 +54,16 @@ class Tab:
         self.communicator = communicator
         self.user = user
         self.presence: list[dict] | None = None
+        self.presence_seen: list[list[dict]] = []  # every presence list, in order
         self.disconnected = False
         self.closed_by_server = False
+
+    def __repr__(self) -> str:
+        return f"<Tab of {self.user}>"
+
+    def _take_presence(self, message: dict) -> None:
+        self.presence = message["people"]
+        self.presence_seen.append(message["people"])
 
     # --- sending -------------------------------------------------------------------
     async def send(self, message) -> None:
@@ -82,7 +90,7 @@ class Tab:
             assert "text" in output, f"expected a text frame, got {output}"
             message = json.loads(output["text"])
             if message.get("type") == "presence":
-                self.presence = message["people"]
+                self._take_presence(message)
                 continue
             return message
 
@@ -106,7 +114,7 @@ class Tab:
         assert output["type"] == "websocket.send", output
         message = json.loads(output["text"])
         assert message["type"] == "presence", f"expected presence, got {message}"
-        self.presence = message["people"]
+        self._take_presence(message)
         return self.presence
 
     async def settle_presence(self, timeout: float = 0.3) -> list[dict] | None:
@@ -121,7 +129,7 @@ class Tab:
             if output["type"] == "websocket.send" and "text" in output:
                 message = json.loads(output["text"])
                 if message.get("type") == "presence":
-                    self.presence = message["people"]
+                    self._take_presence(message)
                     continue
             raise AssertionError(f"expected nothing, received {output}")
 
@@ -134,6 +142,16 @@ class Tab:
                 return output.get("code", 1000)
             message = json.loads(output.get("text") or "{}")
             assert message.get("type") == "presence", f"expected the close, got {output}"
+            self._take_presence(message)
+
+    async def refusal(self) -> list[dict]:
+        """Every output after the accept, up to the close."""
+        outputs = []
+        while True:
+            output = await self.output()
+            outputs.append(output)
+            if output["type"] == "websocket.close":
+                return outputs
 
     # --- the room protocol -----------------------------------------------------------
     async def resume(self, after: int = 0) -> tuple[list[dict], dict]:
@@ -159,6 +177,8 @@ class Tab:
 class Rooms:
     """Opens tabs and closes every one of them at the end of the test."""
 
+    tab_class = Tab
+
     def __init__(self):
         self.tabs: list[Tab] = []
         self.clients: dict[int, Client] = {}
@@ -183,7 +203,7 @@ class Rooms:
             headers.append(session_cookie(client))
         communicator = WebsocketCommunicator(
             application, path or f"/ws/cases/{case_id}/", headers=headers)
-        tab = Tab(communicator, user)
+        tab = self.tab_class(communicator, user)
         self.tabs.append(tab)
         connected, _ = await communicator.connect(timeout=5)
         assert connected, "the socket is always accepted first (then closed if refused)"

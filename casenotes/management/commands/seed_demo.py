@@ -123,6 +123,7 @@ class Command(BaseCommand):
         users = self._users()
         for family in FAMILIES:
             self._family(family, users)
+        self._discussion(users)
         self._print_logins()
 
     def _users(self) -> dict:
@@ -190,6 +191,22 @@ class Command(BaseCommand):
             do_create_note(acting_user=users[author], case=case, note_type=kind,
                            occurred_at=now - datetime.timedelta(days=days_ago, hours=1),
                            body=body, sensitivity=sensitivity)
+
+    def _discussion(self, users: dict) -> None:
+        """The FS team's next group case discussion, its open cases on the agenda and the
+        whole team invited (the team manager starts it from the team page)."""
+        from discussions.actions import do_schedule_discussion
+
+        team = Team.objects.get(name=FS_TEAM)
+        if team.discussions.exists():
+            return
+        tomorrow = timezone.localtime() + datetime.timedelta(days=1)
+        do_schedule_discussion(
+            acting_user=users["team.manager"], team=team, title="Weekly group case discussion",
+            scheduled_for=tomorrow.replace(hour=10, minute=0, second=0, microsecond=0),
+            cases=list(Case.objects.filter(allocated_team=team, status=Case.Status.OPEN)
+                       .order_by("reference")),
+            invitees=[users[u] for u, *_rest, t in PEOPLE if t == FS_TEAM])
 
     def _print_logins(self) -> None:
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at http://127.0.0.1:8000 "

@@ -1,0 +1,247 @@
+"""The discussion pages: scheduling, the room for permitted and restricted participants,
+saving and conflicts over a plain form, bad input re-shown with what was typed, sign-off,
+My actions, and the team and case pages that lead to them."""
+
+import datetime
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from casenotes.actions import do_add_keyworker
+from discussions import actions
+from discussions.models import AgreedAction, Discussion, KeptText, Section
+from teams.models import Role
+from tests.discussions.conftest import schedule
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def room_url(discussion) -> str:
+    return reverse("discussions:room", args=[discussion.pk])
+
+
+def started(world, **kw) -> Discussion:
+    return actions.do_start_discussion(acting_user=world.team_manager, discussion=schedule(world, **kw))
+
+
+def decision(discussion, position=1) -> Section:
+    return Section.objects.get(item__discussion=discussion, item__position=position, kind="decision")
+
+
+def test_a_manager_schedules_a_discussion_from_the_team_page(world):
+    manager = client_for(world.team_manager)
+    team_page = manager.get(reverse("teams:team_detail", args=[world.fs_team.pk])).content.decode()
+    schedule_url = reverse("discussions:schedule", args=[world.fs_team.pk])
+    assert schedule_url in team_page
+    form = manager.get(schedule_url)
+    assert form.status_code == 200 and world.case.reference in form.content.decode()
+    when = timezone.localdate() + datetime.timedelta(days=2)
+    response = manager.post(schedule_url, {
+        "title": "Tuesday group supervision", "date": when.strftime("%d/%m/%Y"), "time": "10:30",
+        "cases": [world.case.pk], "invitees": [world.social_worker.pk]})
+    discussion = Discussion.objects.get()
+    assert response.status_code == 302 and response.url == room_url(discussion)
+    assert timezone.localtime(discussion.scheduled_for).strftime("%d/%m/%Y %H:%M") == \
+        f"{when:%d/%m/%Y} 10:30"
+    assert discussion.title == "Tuesday group supervision"
+    listed = client_for(world.social_worker).get(reverse("teams:team_detail", args=[world.fs_team.pk]))
+    assert "Tuesday group supervision" in listed.content.decode()
+    assert schedule_url not in listed.content.decode()  # only managers schedule
+
+
+def test_scheduling_with_bad_input_shows_every_problem_and_keeps_what_was_typed(world):
+    manager = client_for(world.team_manager)
+    response = manager.post(reverse("discussions:schedule", args=[world.fs_team.pk]), {
+        "title": "Kept title", "date": "31/02/2026", "time": "25:99", "cases": []})
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "Enter a real date" in page and "24-hour format" in page
+    assert 'value="Kept title"' in page
+    assert not Discussion.objects.exists()
+    response = manager.post(reverse("discussions:schedule", args=[world.fs_team.pk]), {
+        "date": timezone.localdate().strftime("%d/%m/%Y"), "time": "23:59", "cases": []})
+    assert response.status_code == 400 and "Choose at least one case" in response.content.decode()
+    assert client_for(world.social_worker).get(
+        reverse("discussions:schedule", args=[world.fs_team.pk])).status_code == 404
+
+
+def test_the_room_shows_a_permitted_participant_the_case_and_record_and_is_not_cached(world):
+    discussion = started(world)
+    response = client_for(world.user(Role.PROBATION_OFFICER)).get(room_url(discussion))
+    page = response.content.decode()
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    assert "Harper family (FS-2025-0417)" in page and "Ellie Harper" in page
+    for label in ("What are we worried about?", "What is working well?", "What needs to happen?",
+                  "Decision"):
+        assert label in page
+    assert "Sign off and file the record" not in page  # the manager's control only
+    assert "Sign off and file the record" in client_for(world.team_manager).get(
+        room_url(discussion)).content.decode()
+
+
+def test_a_participant_not_on_a_case_sees_only_its_reference(world):
+    do_add_keyworker(acting_user=world.locality_users[Role.TEAM_MANAGER], case=world.other_case,
+                     user=world.team_manager)
+    discussion = started(world, cases=[world.case, world.other_case])
+    actions.do_save_section(acting_user=world.team_manager, section=decision(discussion, 2),
+                            text="Close to early help at review.", version=1)
+    page = client_for(world.social_worker).get(room_url(discussion)).content.decode()
+    assert "EH-2025-0102" in page
+    assert "Osei" not in page and "Kwame" not in page and "Close to early help" not in page
+    assert "only its reference is shown" in page
+    assert "Close to early help" in client_for(world.team_manager).get(room_url(discussion)).content.decode()
+
+
+def test_another_teams_member_cannot_open_the_room(world):
+    discussion = started(world)
+    for outsider in (world.locality_users[Role.SOCIAL_WORKER], world.user(Role.IG_OFFICER)):
+        assert client_for(outsider).get(room_url(discussion)).status_code == 404
+
+
+def test_a_section_saved_by_form_and_a_clash_kept_beside_it(world):
+    discussion = started(world)
+    target = Section.objects.get(item__discussion=discussion, kind="worries")
+    url = reverse("discussions:section_save", args=[discussion.pk, target.pk])
+    sw = client_for(world.social_worker)
+    response = sw.post(url, {"text": "Rent arrears.", "version": 1})
+    assert response.status_code == 302 and response.url.endswith(f"#section-{target.pk}")
+    target.refresh_from_db()
+    assert target.text == "Rent arrears." and target.version == 2
+    # Another participant saves from the page they opened before that save.
+    response = client_for(world.user(Role.PROBATION_OFFICER)).post(
+        url, {"text": "Dad back in the home.", "version": 1}, follow=True)
+    page = response.content.decode()
+    assert "Your text is kept beside the section" in page
+    assert "Kept text from" in page and "Dad back in the home." in page
+    target.refresh_from_db()
+    assert target.text == "Rent arrears." and KeptText.objects.get().text == "Dad back in the home."
+
+
+def test_an_overlong_section_is_refused_with_the_text_kept_in_the_form(world):
+    discussion = started(world)
+    target = decision(discussion)
+    typed = "Long decision. " * 300
+    response = client_for(world.social_worker).post(
+        reverse("discussions:section_save", args=[discussion.pk, target.pk]),
+        {"text": typed, "version": 1})
+    page = response.content.decode()
+    assert response.status_code == 400 and "4,000 characters or fewer" in page
+    assert typed.strip() in page
+    target.refresh_from_db()
+    assert target.version == 1 and target.text == ""
+
+
+def test_an_action_with_bad_input_is_refused_with_what_was_typed(world):
+    discussion = started(world)
+    item = discussion.items.get()
+    url = reverse("discussions:action_add", args=[discussion.pk, item.pk])
+    past = (timezone.localdate() - datetime.timedelta(days=3)).strftime("%d/%m/%Y")
+    response = client_for(world.team_manager).post(url, {
+        f"item{item.pk}-description": "Book a family group conference",
+        f"item{item.pk}-owner": "", f"item{item.pk}-due_on": past})
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "Choose who will do this." in page and "today or in the future" in page
+    assert 'value="Book a family group conference"' in page and f'value="{past}"' in page
+    assert not AgreedAction.objects.exists()
+    response = client_for(world.team_manager).post(url, {
+        f"item{item.pk}-description": "Book a family group conference",
+        f"item{item.pk}-owner": world.locality_users[Role.SOCIAL_WORKER].pk,
+        f"item{item.pk}-due_on": timezone.localdate().strftime("%d/%m/%Y")})
+    assert response.status_code == 400 and "Choose a team member" in response.content.decode()
+    response = client_for(world.team_manager).post(url, {
+        f"item{item.pk}-description": "Book a family group conference",
+        f"item{item.pk}-owner": world.social_worker.pk,
+        f"item{item.pk}-due_on": timezone.localdate().strftime("%d/%m/%Y")})
+    assert response.status_code == 302 and AgreedAction.objects.get().owner == world.social_worker
+
+
+def test_sign_off_refused_shows_why_and_signed_off_record_is_locked(world):
+    discussion = started(world)
+    manager = client_for(world.team_manager)
+    refused = manager.post(reverse("discussions:sign_off", args=[discussion.pk]))
+    assert refused.status_code == 400
+    assert "record the decision before signing off" in refused.content.decode()
+    actions.do_save_section(acting_user=world.team_manager, section=decision(discussion),
+                            text="Step up to a child protection conference.", version=1)
+    done = manager.post(reverse("discussions:sign_off", args=[discussion.pk]), follow=True)
+    page = done.content.decode()
+    assert "Signed off by" in page and "readonly" in page
+    note = discussion.items.get().filed_note
+    assert note is not None and f"/notes/{note.pk}/" in page
+    late = client_for(world.social_worker).post(
+        reverse("discussions:section_save", args=[discussion.pk, decision(discussion).pk]),
+        {"text": "A late thought.", "version": 2})
+    assert late.status_code == 400 and "has been signed off" in late.content.decode()
+    assert "A late thought." in late.content.decode()  # what was typed is still there
+    case_page = client_for(world.social_worker).get(
+        reverse("casenotes:case_detail", args=[world.case.pk])).content.decode()
+    assert "Step up to a child protection conference." in case_page
+
+
+def test_my_actions_lists_the_owners_tasks_with_overdue_ones_flagged_and_marks_them_done(world):
+    discussion = started(world)
+    item = discussion.items.get()
+    actions.do_save_section(acting_user=world.team_manager, section=decision(discussion),
+                            text="Continue the plan.", version=1)
+    soon = actions.do_add_action(acting_user=world.team_manager, item=item, owner=world.social_worker,
+                                 description="Visit the school", due_on=timezone.localdate())
+    late = actions.do_add_action(acting_user=world.team_manager, item=item, owner=world.social_worker,
+                                 description="Ring the GP", due_on=timezone.localdate())
+    actions.do_add_action(acting_user=world.team_manager, item=item,
+                          owner=world.user(Role.PROBATION_OFFICER),
+                          description="Share the risk assessment", due_on=timezone.localdate())
+    actions.do_sign_off(acting_user=world.team_manager, discussion=discussion)
+    AgreedAction.objects.filter(pk=late.pk).update(due_on=timezone.localdate() - datetime.timedelta(days=1))
+    sw = client_for(world.social_worker)
+    page = sw.get(reverse("discussions:my_actions")).content.decode()
+    assert "Visit the school" in page and "Ring the GP" in page
+    assert "Share the risk assessment" not in page  # someone else's
+    assert "1 overdue" in page and "app-task--overdue" in page
+    assert '1<span class="govuk-visually-hidden"> overdue</span>' in page  # the header count
+    response = sw.post(reverse("discussions:action_complete", args=[soon.pk]),
+                       {"outcome": "Met the head teacher."})
+    assert response.status_code == 302
+    soon.refresh_from_db()
+    assert soon.state == AgreedAction.State.DONE
+    case_page = sw.get(reverse("casenotes:case_detail", args=[world.case.pk])).content.decode()
+    assert "Actions from group case discussions" in case_page and "Met the head teacher." in case_page
+    bad = sw.post(reverse("discussions:action_complete", args=[late.pk]), {"outcome": "x" * 501})
+    assert bad.status_code == 400 and "500 characters or fewer" in bad.content.decode()
+    assert client_for(world.user(Role.PROBATION_OFFICER)).post(
+        reverse("discussions:action_complete", args=[late.pk])).status_code == 404
+
+
+def test_the_manager_moves_the_meeting_through_the_agenda(world):
+    do_add_keyworker(acting_user=world.locality_users[Role.TEAM_MANAGER], case=world.other_case,
+                     user=world.team_manager)
+    discussion = schedule(world, cases=[world.case, world.other_case])
+    manager = client_for(world.team_manager)
+    assert manager.post(reverse("discussions:start", args=[discussion.pk])).status_code == 302
+    second = discussion.items.get(position=2)
+    response = manager.post(reverse("discussions:move", args=[discussion.pk]), {"item": second.pk})
+    assert response.status_code == 302
+    discussion.refresh_from_db()
+    assert discussion.current_item == second
+    assert client_for(world.social_worker).post(
+        reverse("discussions:move", args=[discussion.pk]),
+        {"item": discussion.items.get(position=1).pk}).status_code == 404
+
+
+@pytest.mark.parametrize("operation", ["up", "remove"])
+def test_the_agenda_is_changed_from_the_room_before_the_start(world, operation):
+    do_add_keyworker(acting_user=world.locality_users[Role.TEAM_MANAGER], case=world.other_case,
+                     user=world.team_manager)
+    discussion = schedule(world, cases=[world.case, world.other_case])
+    second = discussion.items.get(position=2)
+    response = client_for(world.team_manager).post(
+        reverse("discussions:agenda", args=[discussion.pk]), {"operation": operation, "item": second.pk})
+    assert response.status_code == 302
+    cases = list(discussion.items.order_by("position").values_list("case_id", flat=True))
+    assert cases == ([world.other_case.pk, world.case.pk] if operation == "up" else [world.case.pk])
