@@ -279,7 +279,7 @@ def break_glass_queue(user, *, page: int = 1, per_page: int = 50) -> dict:
 
 # --- history of the record itself -------------------------------------------------------------
 
-def _versions_with_changes(history_qs, labels: dict[str, str], title) -> list[dict]:
+def versions_with_changes(history_qs, labels: dict[str, str], title) -> list[dict]:
     """Each version (oldest first in the diff, newest first in the result) with the
     fields it changed, old and new, by their display labels."""
     versions = list(history_qs.select_related("history_user").order_by("history_date", "history_id"))
@@ -323,9 +323,9 @@ _PERSON_FIELDS = {"full_name": "Name", "date_of_birth": "Date of birth",
 def case_history(access: CaseAccess) -> dict:
     """Every version of the case record and of each person in it, with who changed what."""
     case = access.case
-    entries = _versions_with_changes(case.history.all(), _CASE_FIELDS, lambda v: "Case record")
+    entries = versions_with_changes(case.history.all(), _CASE_FIELDS, lambda v: "Case record")
     for person in case.people.all():
-        entries += _versions_with_changes(person.history.all(), _PERSON_FIELDS,
+        entries += versions_with_changes(person.history.all(), _PERSON_FIELDS,
                                           lambda v, name=person.full_name: name)
     entries.sort(key=lambda e: (e["version"].history_date, e["version"].history_id), reverse=True)
     record(actor=access.actor, action=AuditAction.CASE_HISTORY_VIEWED, object_type="case",
@@ -344,10 +344,10 @@ def access_history(access: CaseAccess) -> list[dict]:
     case = access.case
     entries = []
     for grant in case.grants.all():
-        entries += _versions_with_changes(grant.history.all(), _GRANT_FIELDS,
+        entries += versions_with_changes(grant.history.all(), _GRANT_FIELDS,
                                           lambda v, g=grant: g.get_kind_display())
     for transfer in case.transfers.all():
-        entries += _versions_with_changes(transfer.history.all(), _TRANSFER_FIELDS,
+        entries += versions_with_changes(transfer.history.all(), _TRANSFER_FIELDS,
                                           lambda v: "Transfer request")
     entries.sort(key=lambda e: (e["version"].history_date, e["version"].history_id), reverse=True)
     return entries

@@ -517,16 +517,20 @@ def compose_record(discussion: Discussion, item: AgendaItem, attendees: list[Att
         f"{discussion.title}, {timezone.localtime(discussion.started_at):%d %B %Y %H:%M}, "
         f"chaired by {discussion.chair.get_full_name() or discussion.chair.get_username()}.",
     ]
-    present = sorted({(a.display_name, a.role_label, a.agency_label) for a in attendees})
-    if present:
-        lines.append("Present: " + "; ".join(
-            f"{name} ({', '.join(p for p in (role, agency) if p)})" for name, role, agency in present) + ".")
-    for kind, label in Section.Kind.choices:
-        lines += ["", label, sections.get(kind) or "Nothing recorded."]
+    # The decision first: it is what a reader of the case's notes needs at a glance.
+    order = [Section.Kind.DECISION, Section.Kind.WORRIES, Section.Kind.WORKING_WELL,
+             Section.Kind.NEEDS]
+    for kind in order:
+        lines += ["", kind.label, sections.get(kind) or "Nothing recorded."]
     actions = list(item.actions.select_related("owner").order_by("due_on", "pk"))
     lines += ["", "Actions"]
     lines += [f"- {a.description} (owner: {a.owner.get_full_name() or a.owner.get_username()}; "
               f"due {a.due_on:%d %B %Y})" for a in actions] or ["None agreed."]
+    present = sorted({(a.display_name, a.role_label, a.agency_label) for a in attendees})
+    if present:
+        lines += ["", "Present: " + "; ".join(
+            f"{name} ({', '.join(p for p in (role, agency) if p)})" for name, role, agency in present)
+            + "."]
     return "\n".join(lines)
 
 
@@ -577,6 +581,7 @@ def do_sign_off(*, acting_user, discussion: Discussion) -> Discussion:
         note = do_create_note(
             acting_user=acting_user, case=item.case, note_type=CaseNote.NoteType.GROUP_CASE_DISCUSSION,
             occurred_at=discussion.started_at, body=bodies[item.pk], finalise=True,
+            people=list(item.case.people.all()),  # about the whole family (filters, SARs)
         )
         item.filed_note = note
         item._history_user = acting_user

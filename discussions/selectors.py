@@ -12,7 +12,7 @@ from django.utils import timezone
 from audit.actions import Pending, record_many
 from audit.models import AuditAction
 from casenotes.permissions import Action, CaseAccess, policy
-from discussions.models import AgendaItem, AgreedAction, Attendance, Discussion, KeptText, Section
+from discussions.models import AgendaItem, AgreedAction, Discussion, KeptText, Section
 from teams.models import Team
 from teams.selectors import team_members
 
@@ -151,5 +151,37 @@ def case_actions(access: CaseAccess) -> list[AgreedAction]:
                 .order_by("state", "due_on", "pk"))
 
 
-def attendance_of(discussion: Discussion) -> list[Attendance]:
-    return list(discussion.attendance.order_by("joined_at", "pk"))
+_SECTION_FIELDS = {"text": "Text"}
+_ACTION_FIELDS = {"description": "What", "owner": "Owner", "due_on": "Due", "state": "Status",
+                  "outcome": "What was done"}
+_KEPT_FIELDS = {"text": "Kept text", "resolution": "Resolved"}
+
+
+def record_history(user, discussion: Discussion) -> dict:
+    """Every version of every section, action and kept text of the agenda items whose
+    case `user` may see, newest first, with who changed what; an audited read."""
+    from casenotes.selectors import versions_with_changes
+
+    entries, shown = [], []
+    for item in discussion.items.select_related("case").order_by("position"):
+        access = policy.discussion_case_access(user, item.case)
+        if access is None:
+            continue
+        shown.append((item, access))
+        where = f"{item.case.reference}: "
+        for section in item.sections.all():
+            entries += versions_with_changes(section.history.all(), _SECTION_FIELDS,
+                                             lambda v, w=where, s=section: w + s.get_kind_display())
+            for kept in section.kept_texts.all():
+                entries += versions_with_changes(kept.history.all(), _KEPT_FIELDS,
+                                                 lambda v, w=where, s=section: w + "kept beside "
+                                                 + s.get_kind_display())
+        actions = AgreedAction.history.filter(item_id=item.pk).values_list("id", flat=True).distinct()
+        for action_id in actions:
+            entries += versions_with_changes(AgreedAction.history.filter(id=action_id), _ACTION_FIELDS,
+                                             lambda v, w=where: w + "action")
+    entries.sort(key=lambda e: (e["version"].history_date, e["version"].history_id), reverse=True)
+    record_many([Pending(actor=access.actor, action=AuditAction.CASE_HISTORY_VIEWED,
+                         object_type="discussion", object_id=discussion.pk, case_id=item.case_id)
+                 for item, access in shown])
+    return {"entries": entries, "hidden": len(shown) < discussion.items.count()}

@@ -7,6 +7,7 @@ app_name = "discussions"
 urlpatterns = [
     path("discussions/new/<int:team_id>/", views.schedule, name="schedule"),
     path("discussions/<int:discussion_id>/", views.room, name="room"),
+    path("discussions/<int:discussion_id>/history/", views.history, name="history"),
     path("discussions/<int:discussion_id>/start/", views.start, name="start"),
     path("discussions/<int:discussion_id>/cancel/", views.cancel, name="cancel"),
     path("discussions/<int:discussion_id>/move/", views.move, name="move"),

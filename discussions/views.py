@@ -243,6 +243,13 @@ def action_remove(request, discussion_id, action_id):
 
 
 @login_required
+def history(request, discussion_id):
+    discussion = policy.access_discussion(request.user, discussion_id)
+    return render(request, "discussions/history.html", {
+        "discussion": discussion, **selectors.record_history(request.user, discussion)})
+
+
+@login_required
 def my_actions(request):
     return render(request, "discussions/my_actions.html", {
         **selectors.my_actions(request.user), "form": CompleteForm(), "nav": "actions"})

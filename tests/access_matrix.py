@@ -244,6 +244,7 @@ ENDPOINTS = {
     "casenotes:note_history": (STANDARD, HISTORY),
     "casenotes:note_readers": (SEALED_NAMED, SHARE),
     "discussions:room": (DISCUSSION, VIEW),
+    "discussions:history": (DISCUSSION, VIEW),
     "discussions:section_save": (DISCUSSION, EDIT_RECORD),
     "discussions:kept_resolve": (DISCUSSION, EDIT_RECORD),
     "discussions:action_add": (DISCUSSION, EDIT_RECORD),
@@ -298,4 +299,7 @@ POLICY_ACTIONS = {
     A.SEARCH: (CASE, SEARCH),
     A.BREAK_GLASS: (CASE, BREAK_GLASS_OPEN),
     A.REVIEW_BREAK_GLASS: "audit:break_glass_queue",
+    A.JOIN_DISCUSSION: (DISCUSSION, VIEW),
+    A.RUN_DISCUSSION: (DISCUSSION, RUN),
+    A.SCHEDULE_DISCUSSION: "discussions:schedule",
 }

@@ -370,6 +370,7 @@ def test_sign_off_files_a_final_note_in_each_case_and_turns_actions_into_tasks(w
         assert note.case == item.case and note.is_final and note.author == manager
         assert note.note_type == CaseNote.NoteType.GROUP_CASE_DISCUSSION
         assert note.sensitivity == CaseNote.Sensitivity.STANDARD
+        assert set(note.people.all()) == set(item.case.people.all())
     harper = discussion.items.get(case=world.case).filed_note.body
     assert "Missed health appointments." in harper and "Remain on the plan." in harper
     assert "Visit the children at home" in harper and world.social_worker.get_full_name() in harper

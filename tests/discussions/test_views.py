@@ -245,3 +245,23 @@ def test_the_agenda_is_changed_from_the_room_before_the_start(world, operation):
     assert response.status_code == 302
     cases = list(discussion.items.order_by("position").values_list("case_id", flat=True))
     assert cases == ([world.other_case.pk, world.case.pk] if operation == "up" else [world.case.pk])
+
+
+def test_every_version_of_the_record_is_shown_with_who_and_when_for_the_cases_one_may_see(world):
+    do_add_keyworker(acting_user=world.locality_users[Role.TEAM_MANAGER], case=world.other_case,
+                     user=world.team_manager)
+    discussion = started(world, cases=[world.case, world.other_case])
+    worries = Section.objects.get(item__discussion=discussion, item__position=1, kind="worries")
+    actions.do_save_section(acting_user=world.social_worker, section=worries,
+                            text="Dad's drinking.", version=1)
+    actions.do_save_section(acting_user=world.user(Role.PROBATION_OFFICER), section=worries,
+                            text="Dad's drinking at weekends.", version=2)
+    actions.do_save_section(acting_user=world.team_manager, section=decision(discussion, 2),
+                            text="Close to early help.", version=1)
+    url = reverse("discussions:history", args=[discussion.pk])
+    page = client_for(world.social_worker).get(url).content.decode()
+    assert "<del>Dad&#x27;s drinking.</del>" in page and "Dad&#x27;s drinking at weekends." in page
+    assert world.user(Role.PROBATION_OFFICER).get_full_name() in page
+    assert "Close to early help" not in page and "Cases you are not working on are left out" in page
+    assert "Close to early help" in client_for(world.team_manager).get(url).content.decode()
+    assert client_for(world.locality_users[Role.SOCIAL_WORKER]).get(url).status_code == 404

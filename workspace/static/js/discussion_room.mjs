@@ -219,6 +219,12 @@ function initDiscussion(root) {
   const presenceSection = document.getElementById("presence");
   const presence = presenceSection ? new PresenceList(presenceSection, me) : null;
   let status = root.dataset.status;
+  // A form of this page is being submitted (start, move on, sign off): the page is
+  // about to be replaced, so a notice must not reload it and abort the submission.
+  let leaving = false;
+  window.addEventListener("submit", (event) => {
+    if (!event.defaultPrevented) leaving = true;
+  });
 
   const room = new DiscussionRoom({
     discussionId,
@@ -353,13 +359,36 @@ function initDiscussion(root) {
     status = next;
     root.dataset.status = next;
     if (previous === "scheduled" && next === "in_progress") {
-      window.location.reload(); // nothing can have been typed before the start
+      if (!leaving) window.location.reload(); // nothing can have been typed before the start
       return;
     }
     const reason = next === "signed_off" ? "The discussion has been signed off: its record is locked."
       : "The discussion was cancelled.";
     for (const editor of byId.values()) editor.lock(reason);
     showNotice("live-reload", `${reason} Reload the page to see it.`);
+  }
+
+  // The page's other forms (move on, sign off, add an action, ...) load a new page:
+  // first save what is typed and not yet saved, so nothing is lost on the way.
+  for (const form of root.querySelectorAll("form:not(.app-section__form)")) {
+    form.addEventListener("submit", (event) => {
+      const unsaved = [...byId.values()].filter((e) => !e.locked && (e.dirty || e.sent !== null));
+      if (!unsaved.length || form.dataset.flushed || !room.synced) return;
+      event.preventDefault();
+      const submitter = event.submitter;
+      for (const editor of unsaved) editor.save();
+      const started = Date.now();
+      const resubmit = () => {
+        const waiting = unsaved.some((e) => e.sent !== null);
+        if (waiting && Date.now() - started < 5_000) {
+          setTimeout(resubmit, 100);
+          return;
+        }
+        form.dataset.flushed = "1";
+        form.requestSubmit(submitter && submitter.form === form ? submitter : undefined);
+      };
+      resubmit();
+    });
   }
 
   window.discussionRoom = room;
