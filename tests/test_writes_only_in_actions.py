@@ -23,8 +23,8 @@ from django.apps import apps
 from django.contrib import admin
 
 ROOT = Path(__file__).resolve().parent.parent
-SCANNED = ("audit", "teams", "casenotes", "workspace")
-DOMAIN_APPS = {"audit", "teams", "casenotes", "auth", "guardian"}
+SCANNED = ("audit", "teams", "casenotes", "discussions", "workspace")
+DOMAIN_APPS = {"audit", "teams", "casenotes", "discussions", "auth", "guardian"}
 
 ALWAYS_WRITES = {
     "delete", "create", "bulk_create", "bulk_update", "get_or_create", "update_or_create",
