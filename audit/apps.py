@@ -6,4 +6,6 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self) -> None:
-        from audit import receivers  # noqa: F401  (sign-in events)
+        from audit import receivers  # sign-in events
+
+        receivers.connect_lockout()

@@ -78,3 +78,8 @@ def client_ip(remote_addr: str | None, forwarded_for: str | None) -> str | None:
         if not trusted(address):
             return str(address)
     return str(remote)
+
+
+def request_client_ip(request) -> str | None:
+    """The client address of an HTTP request, by the same rule as the access log."""
+    return client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))

@@ -17,6 +17,7 @@ class AuditAction(models.IntegerChoices):
     LOGIN = 100, "Signed in"
     LOGOUT = 101, "Signed out"
     LOGIN_FAILED = 102, "Sign-in failed"
+    LOGIN_LOCKED_OUT = 103, "Account locked after failed sign-ins"
 
     # 200–299: reads of case data
     CASELOAD_VIEWED = 200, "Caseload viewed"

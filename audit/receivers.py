@@ -43,3 +43,23 @@ def on_login_failed(sender, credentials, request=None, **kwargs):
         outcome=Outcome.DENIED,
         object_type="user",
     )
+
+
+
+def _on_locked_out(sender, request, username, ip_address, **kwargs):
+    """django-axes locked an account after repeated failed sign-ins."""
+    from django.conf import settings
+
+    from audit.actions import Actor
+
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    record(actor=Actor(user_id=None, label=str(username or "")), action=AuditAction.LOGIN_LOCKED_OUT,
+           outcome=Outcome.DENIED, object_type="user",
+           reason=f"locked for {minutes} minutes after {settings.AXES_FAILURE_LIMIT} failed sign-ins")
+
+
+def connect_lockout() -> None:
+    """Connected when the app is ready (axes' signals module needs the app registry)."""
+    from axes.signals import user_locked_out
+
+    user_locked_out.connect(_on_locked_out, dispatch_uid="audit_locked_out")

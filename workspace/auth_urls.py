@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
+from django.shortcuts import render
 from django.urls import path
 
 
@@ -16,6 +18,18 @@ class SignInForm(AuthenticationForm):
         super().__init__(*args, **kwargs)
         self.fields["username"].error_messages["required"] = "Enter your username."
         self.fields["password"].error_messages["required"] = "Enter your password."
+
+
+def locked_out(request, response=None, credentials=None):
+    """The sign-in page, saying why: too many failed attempts on this account (django-axes
+    calls this instead of signing in, whatever the password)."""
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    form = SignInForm(request, data=request.POST or None)
+    form.errors.clear()
+    form.add_error(None, f"This account is locked after {settings.AXES_FAILURE_LIMIT} failed "
+                         f"sign-in attempts. Try again in {minutes} minutes, or ask your "
+                         "administrator to unlock it.")
+    return render(request, "registration/login.html", {"form": form}, status=429)
 
 
 urlpatterns = [

@@ -6,6 +6,7 @@ transport and cookie hardening a council deployment needs; `workspace.settings.t
 is what the test suite uses.
 """
 
+import datetime
 from pathlib import Path
 
 import environ
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "channels",
     "guardian",
     "simple_history",
+    "axes",
     "csp",
     "audit",
     "teams",
@@ -79,6 +81,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "workspace.urls"
@@ -148,7 +152,25 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication ----------------------------------------------------------
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses any sign-in for an account locked out by repeated failures.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed attempts on one
+# username, that account cannot sign in for LOGIN_LOCKOUT_MINUTES, whatever the password
+# (audited; an administrator can unlock it with `manage.py axes_reset_username NAME`).
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+# By account, not by address: a council's staff share a few NAT addresses, so locking an
+# address would lock out a whole office; locking the account stops password guessing on
+# it from anywhere (hence axes.W006, "no ip_address", is silenced below).
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "workspace.auth_urls.locked_out"
+AXES_CLIENT_IP_CALLABLE = "audit.context.request_client_ip"
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "casenotes:caseload"
 LOGOUT_REDIRECT_URL = "login"
@@ -165,7 +187,7 @@ GUARDIAN_MONKEY_PATCH_USER = False
 # Guardian's auth backend is deliberately not installed: object questions are answered
 # by casenotes.permissions.policy alone, so `user.has_perm(perm, obj)` grants nothing
 # behind the policy's back (membership dates, sensitivity rules).
-SILENCED_SYSTEM_CHECKS = ["guardian.W001"]
+SILENCED_SYSTEM_CHECKS = ["guardian.W001", "axes.W006"]
 GUARDIAN_RAISE_403 = False
 
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 60 * 60)

@@ -13,6 +13,9 @@ from workspace.settings.base import *  # noqa: E402,F403
 from workspace.settings.base import DATABASES, VAR_DIR  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# django-axes needs the request on every authenticate(); the test client's login() has
+# none. Throttling is switched on by the tests that prove it (tests/workspace/test_sign_in.py).
+AXES_ENABLED = False
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
