@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 
 # `make run` and the demo seed always use the base settings with DEBUG on; production
 # settings refuse DEBUG, and the demo seed refuses to run without it.
-DEV_ENV := DJANGO_SETTINGS_MODULE=workspace.settings.base DEBUG=1
+DEV_ENV := DJANGO_SETTINGS_MODULE=workspace.settings.base DEBUG=1 LOG_FORMAT=text
 
 .PHONY: help run deps assets migrate seed test lint deploy-check clean distclean
 

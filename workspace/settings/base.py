@@ -254,10 +254,22 @@ LIVE_RATE_BURST = env.int("LIVE_RATE_BURST", default=30)
 LIVE_RATE_PER_SECOND = env.float("LIVE_RATE_PER_SECOND", default=3.0)
 LIVE_RECHECK_SECONDS = env.int("LIVE_RECHECK_SECONDS", default=30)
 
+# One JSON object per line on standard error, each with the request id (LOG_FORMAT=text
+# for plain lines while developing).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "workspace.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["request_id"],
+                             "formatter": env.str("LOG_FORMAT", default="json")}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 
