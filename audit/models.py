@@ -58,6 +58,7 @@ class AuditAction(models.IntegerChoices):
     MEMBERSHIP_ENDED = 503, "Membership ended"
     USER_CREATED = 504, "Account created"
     USER_SAVED = 505, "Account changed"
+    SESSIONS_ENDED = 506, "Sessions ended"
     PERMISSION_GRANTED = 510, "Permission granted"
     PERMISSION_REVOKED = 511, "Permission revoked"
     LEAD_ALLOCATED = 512, "Lead practitioner allocated"

@@ -6,8 +6,10 @@ recorded, presence broadcast. The connection joins the group of each agenda item
 case this participant may see, and only those groups carry record content.
 
 Every client message is rate-limited, schema-checked (discussions.messages) and
-re-checks access before it is handled; access is also re-checked on every
-`access.recheck` notice and every LIVE_RECHECK_SECONDS.
+re-checks the session and team membership before it is handled; which agenda items'
+cases the participant may see is re-read on every `access.recheck` notice (pushed when
+access changes) and every LIVE_RECHECK_SECONDS, and every write is checked against its
+case by the action.
 """
 
 import asyncio
@@ -107,6 +109,14 @@ class DiscussionRoomConsumer(LiveSocket):
             return None  # signed off or left the team a moment ago
         return access
 
+    def _still_member(self) -> bool:
+        """The check on every message: still signed in, in time, and a member of the
+        discussion's team (three queries). Which items' cases they may see is re-read
+        when access changes (pushed) and every LIVE_RECHECK_SECONDS; a write is checked
+        against the case again by its action."""
+        user = session_user(self.session_key, self.user_id)
+        return user is not None and policy.can(user, Action.JOIN_DISCUSSION, self.access.discussion)
+
     def _current(self) -> RoomAccess | None:
         return room_access(session_user(self.session_key, self.user_id), self.discussion_id,
                            joining=False)
@@ -199,7 +209,8 @@ class DiscussionRoomConsumer(LiveSocket):
             await self._error("out_of_order", "Send resume before anything else.")
             return
         try:
-            if not await self._recheck():
+            if not await database_sync_to_async(self._still_member)():
+                await self._refuse()
                 return
             await getattr(self, "on_" + message.type.replace(".", "_"))(message)
         except Exception:

@@ -70,8 +70,40 @@ def do_save_user(*, acting_user, user, changed_fields: list[str] = ()):
            object_type="user", object_id=user.pk,
            reason="changed: " + ", ".join(sorted(changed_fields)) if changed_fields else "")
     if not created:
-        notify_access_changed(user.pk)  # deactivated? open case rooms close
+        if not user.is_active:
+            _end_sessions(acting_user, user, "account deactivated")
+        notify_access_changed(user.pk)  # deactivated? open rooms close
     return user
+
+
+def _sessions_of(user) -> list[str]:
+    """The keys of the user's unexpired sessions (database sessions, read one by one:
+    a council's few thousand live sessions take milliseconds)."""
+    from django.contrib.auth import SESSION_KEY
+    from django.contrib.sessions.models import Session
+
+    return [session.session_key
+            for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+            if session.get_decoded().get(SESSION_KEY) == str(user.pk)]
+
+
+def _end_sessions(acting_user, user, reason: str) -> int:
+    from django.contrib.sessions.models import Session
+
+    keys = _sessions_of(user)
+    Session.objects.filter(session_key__in=keys).delete()
+    record(actor=actor_for(acting_user), action=AuditAction.SESSIONS_ENDED, object_type="user",
+           object_id=user.pk, reason=f"{len(keys)} session(s): {reason}")
+    notify_access_changed(user.pk)  # open live connections re-check and close
+    return len(keys)
+
+
+@transaction.atomic
+def do_end_sessions(*, acting_user, user, reason: str = "ended by an administrator") -> int:
+    """Sign a user out everywhere: every session ends and their open pages' live
+    connections close within seconds. Returns how many sessions there were."""
+    _require_admin(acting_user)
+    return _end_sessions(acting_user, user, reason)
 
 
 @transaction.atomic

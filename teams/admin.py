@@ -74,6 +74,14 @@ class WorkspaceUserAdmin(UserAdmin, SimpleHistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    actions = ["end_sessions"]  # the admin's list actions (methods call the module `actions`)
+
+    @admin.action(description="Sign out everywhere (end all sessions)")
+    def end_sessions(self, request, queryset):
+        ended = sum(actions.do_end_sessions(acting_user=request.user, user=user)
+                    for user in queryset)
+        self.message_user(request, f"Ended {ended} session(s) of {queryset.count()} account(s).")
+
 
 admin.site.site_header = "Family Safeguarding Workspace administration"
 admin.site.site_title = "Workspace administration"

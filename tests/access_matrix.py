@@ -258,6 +258,7 @@ ENDPOINTS = {
 #: Routes outside the matrix (no case data, or one person's own list), and the tests
 #: that cover them.
 OUTSIDE_CASE_DATA = {
+    "keep_alive": "tests/workspace/test_sessions.py (the signed-in user's own session)",
     "healthz": "tests/workspace/test_health.py (no case data, no sign-in)",
     "discussions:schedule": "tests/discussions/test_actions.py (only the team's managers) and "
                             "tests/discussions/test_views.py",

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Variables the settings read; the test process itself has some of them set.
 SETTINGS_ENV = (
     "DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS",
-    "DATABASE_URL", "REDIS_URL", "SESSION_COOKIE_AGE", "LOG_LEVEL", "SECURE_SSL_REDIRECT",
+    "DATABASE_URL", "REDIS_URL", "SESSION_IDLE_MINUTES", "SESSION_ABSOLUTE_HOURS", "LOG_LEVEL",
+    "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_SECONDS", "CONN_MAX_AGE",
 )
 PRODUCTION = "workspace.settings.production"

@@ -4,6 +4,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.shortcuts import render
 from django.urls import path
 
+from workspace.sessions import keep_alive
+
 
 class SignInForm(AuthenticationForm):
     """Django's sign-in form with messages in the GOV.UK style."""
@@ -36,4 +38,5 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(
         authentication_form=SignInForm, redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("keep-alive/", keep_alive, name="keep_alive"),
 ]

@@ -32,4 +32,8 @@ def _overdue_actions(user) -> int:
 
 
 def navigation(request):
-    return {"nav_roles": SimpleLazyObject(lambda: _Navigation(getattr(request, "user", None)))}
+    from django.conf import settings
+
+    return {"nav_roles": SimpleLazyObject(lambda: _Navigation(getattr(request, "user", None))),
+            "session_idle_minutes": settings.SESSION_IDLE_MINUTES,
+            "session_warning_minutes": settings.SESSION_WARNING_MINUTES}

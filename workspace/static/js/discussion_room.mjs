@@ -138,6 +138,13 @@ class SectionEditor {
       // Nothing typed meanwhile: show the section as saved (merged with others' words).
       if (message.text !== sent) this.replaceText(message.text);
       this.base = message.text;
+    } else if (message.outcome === "kept") {
+      // Typed on while a clashing save was kept: show the section as it stands, and
+      // keep everything typed here beside it too (the kept text has only what was sent).
+      const typed = this.textarea.value;
+      this.replaceText(message.text);
+      this.base = message.text;
+      this.room.send({ type: "section.save", section: this.id, version: this.version, base: "", text: typed });
     } else {
       // Typed on while saving: the next save starts from what was sent.
       this.base = sent;
@@ -234,8 +241,21 @@ function initDiscussion(root) {
       presence: (message) => presence?.show(message.people),
       error(message) {
         const editor = byId.get(message.section);
-        if (editor) editor.refused(message);
-        else if (typeof message.message === "string") showNotice("live-reload", message.message);
+        if (editor) {
+          editor.refused(message);
+          return;
+        }
+        // Not about one section (too many messages, a server error): any save in
+        // flight was not made; try again shortly, the text is still here.
+        for (const other of byId.values()) {
+          if (other.sent === null) continue;
+          other.sent = null;
+          other.say(`${message.message || "Not saved."} Trying again…`);
+          other.saveSoon(3_000);
+        }
+        if (typeof message.message === "string" && message.code !== "rate_limited") {
+          showNotice("live-reload", message.message);
+        }
       },
       disconnected() {
         for (const editor of byId.values()) {
