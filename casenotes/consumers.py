@@ -32,7 +32,7 @@ from audit.models import AuditAction
 from casenotes import actions, deliveries, events, messages
 from casenotes.models import Case, CaseNote, Person, RoomPresence
 from casenotes.permissions import NotFound, policy
-from workspace import live
+from workspace import live, sessions
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +80,12 @@ def request_context_for(scope) -> context.RequestContext:
 
 def session_user(session_key: str | None, user_id):
     """The user of a socket as of now: the session that opened it still signed in as
-    them (not logged out, password unchanged) and the account active; else None."""
+    them (not logged out, not timed out, password unchanged) and the account active;
+    else None."""
     if not session_key or not user_id:
         return None
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    if str(store.get(SESSION_KEY)) != str(user_id):
+    if str(store.get(SESSION_KEY)) != str(user_id) or sessions.expired(store) is not None:
         return None
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if user is None or not constant_time_compare(
