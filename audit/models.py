@@ -18,6 +18,9 @@ class AuditAction(models.IntegerChoices):
     LOGOUT = 101, "Signed out"
     LOGIN_FAILED = 102, "Sign-in failed"
     LOGIN_LOCKED_OUT = 103, "Account locked after failed sign-ins"
+    TWO_FACTOR_VERIFIED = 104, "Second factor verified"
+    TWO_FACTOR_FAILED = 105, "Second factor refused"
+    TWO_FACTOR_ENROLLED = 106, "Two-factor sign-in set up"
 
     # 200–299: reads of case data
     CASELOAD_VIEWED = 200, "Caseload viewed"
@@ -59,6 +62,7 @@ class AuditAction(models.IntegerChoices):
     USER_CREATED = 504, "Account created"
     USER_SAVED = 505, "Account changed"
     SESSIONS_ENDED = 506, "Sessions ended"
+    TWO_FACTOR_RESET = 507, "Two-factor sign-in reset"
     PERMISSION_GRANTED = 510, "Permission granted"
     PERMISSION_REVOKED = 511, "Permission revoked"
     LEAD_ALLOCATED = 512, "Lead practitioner allocated"

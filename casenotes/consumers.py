@@ -32,6 +32,7 @@ from audit.models import AuditAction
 from casenotes import actions, deliveries, events, messages
 from casenotes.models import Case, CaseNote, Person, RoomPresence
 from casenotes.permissions import NotFound, policy
+from teams import two_factor
 from workspace import live, sessions
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ def session_user(session_key: str | None, user_id):
         store.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash()
     ):
         return None
+    if two_factor.needed(user) and not two_factor.verified_session(store, user):
+        return None  # signed in with the password only: the second step comes first
     return user
 
 

@@ -147,3 +147,88 @@ def do_end_membership(
            object_type="membership", object_id=membership.pk)
     notify_access_changed(membership.user_id)
     return membership
+
+
+# --- two-factor sign-in (teams/two_factor.py) --------------------------------------------
+
+BACKUP_CODES = 10
+
+
+@transaction.atomic
+def do_start_totp(*, user, fresh: bool):
+    """The user's unconfirmed authenticator device: a new key when `fresh` (the set-up
+    page shown anew), else the one they are confirming."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    pending = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
+    if pending is not None and not fresh:
+        return pending
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+
+
+@transaction.atomic
+def do_confirm_totp(*, request, token: str) -> list[str]:
+    """Confirm the pending authenticator with a code it shows; make ten backup codes
+    (replacing any), mark this session as having passed the second step, and return
+    the codes (shown once). A wrong code changes nothing."""
+    import django_otp
+    from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+
+    user = request.user
+    device = do_start_totp(user=user, fresh=False)
+    if not token:
+        raise ValidationError("Enter the 6-digit code your authenticator app shows.")
+    if not device.verify_token(token):
+        raise ValidationError("That code is not right. Enter the 6-digit code your app shows "
+                              "now (codes change every 30 seconds).")
+    device.confirmed = True
+    device.save()
+    StaticDevice.objects.filter(user=user).delete()
+    backup = StaticDevice.objects.create(user=user, name="Backup codes")
+    codes = [StaticToken.random_token() for _ in range(BACKUP_CODES)]
+    for code in codes:
+        backup.token_set.create(token=code)
+    django_otp.login(request, device)
+    record(actor=actor_for(user), action=AuditAction.TWO_FACTOR_ENROLLED, object_type="user",
+           object_id=user.pk)
+    return codes
+
+
+def do_verify_second_factor(*, request, token: str) -> None:
+    """The second step of signing in: a code from the app or an unused backup code
+    (used up by this). Audited either way; django-otp slows repeated failures."""
+    import django_otp
+
+    from audit.models import Outcome
+
+    user = request.user
+    waits = [data["locked_until"] for allowed, data in
+             (d.verify_is_allowed() for d in django_otp.devices_for_user(user)) if not allowed]
+    if waits:
+        seconds = max(1, int((min(waits) - timezone.now()).total_seconds()) + 1)
+        raise ValidationError(f"Too many wrong codes. Wait {seconds} seconds, then try again.")
+    device = django_otp.match_token(user, token) if token else None
+    if device is None:
+        record(actor=actor_for(user), action=AuditAction.TWO_FACTOR_FAILED, outcome=Outcome.DENIED,
+               object_type="user", object_id=user.pk)
+        raise ValidationError("That code is not right. Enter the code your authenticator app "
+                              "shows now, or one of your backup codes.")
+    django_otp.login(request, device)
+    record(actor=actor_for(user), action=AuditAction.TWO_FACTOR_VERIFIED, object_type="user",
+           object_id=user.pk, reason="backup code" if device.name == "Backup codes" else "app")
+
+
+@transaction.atomic
+def do_reset_two_factor(*, acting_user, user) -> None:
+    """A lost phone: remove the user's devices and codes (they set up again at their
+    next sign-in) and end their sessions."""
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    _require_admin(acting_user)
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    record(actor=actor_for(acting_user), action=AuditAction.TWO_FACTOR_RESET, object_type="user",
+           object_id=user.pk)
+    _end_sessions(acting_user, user, "two-factor sign-in reset")

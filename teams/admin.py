@@ -74,13 +74,20 @@ class WorkspaceUserAdmin(UserAdmin, SimpleHistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    actions = ["end_sessions"]  # the admin's list actions (methods call the module `actions`)
+    actions = ["end_sessions", "reset_two_factor"]  # list actions (methods call the module)
 
     @admin.action(description="Sign out everywhere (end all sessions)")
     def end_sessions(self, request, queryset):
         ended = sum(actions.do_end_sessions(acting_user=request.user, user=user)
                     for user in queryset)
         self.message_user(request, f"Ended {ended} session(s) of {queryset.count()} account(s).")
+
+    @admin.action(description="Reset two-factor sign-in (lost phone)")
+    def reset_two_factor(self, request, queryset):
+        for user in queryset:
+            actions.do_reset_two_factor(acting_user=request.user, user=user)
+        self.message_user(request, f"Reset two-factor sign-in of {queryset.count()} account(s); "
+                                   "they set it up again at their next sign-in.")
 
 
 admin.site.site_header = "Family Safeguarding Workspace administration"

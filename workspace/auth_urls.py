@@ -4,6 +4,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.shortcuts import render
 from django.urls import path
 
+from teams import two_factor
 from workspace.sessions import keep_alive
 
 
@@ -39,4 +40,6 @@ urlpatterns = [
         authentication_form=SignInForm, redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("keep-alive/", keep_alive, name="keep_alive"),
+    path("two-factor/", two_factor.verify, name="two_factor_verify"),
+    path("two-factor/setup/", two_factor.setup, name="two_factor_setup"),
 ]

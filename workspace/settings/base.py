@@ -60,6 +60,9 @@ INSTALLED_APPS = [
     "guardian",
     "simple_history",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "csp",
     "audit",
     "teams",
@@ -79,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "workspace.sessions.SessionTimeoutMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "teams.two_factor.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -194,6 +199,15 @@ GUARDIAN_RAISE_403 = False
 # Signed out after SESSION_IDLE_MINUTES without activity (warned SESSION_WARNING_MINUTES
 # before) and SESSION_ABSOLUTE_HOURS after signing in, whatever the activity
 # (workspace/sessions.py); the cookie lasts no longer than the absolute limit.
+# Two-factor sign-in (django-otp, TOTP with backup codes): required for team managers,
+# IG officers and administrators (enrolment at their next sign-in), open to everyone
+# (teams/two_factor.py). TWO_FACTOR_ENFORCED=false switches the requirement off (the test
+# settings do, except in the tests that prove it).
+TWO_FACTOR_ENFORCED = env.bool("TWO_FACTOR_ENFORCED", default=True)
+OTP_TOTP_ISSUER = "Family Safeguarding Workspace"
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+
 SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=30)
 SESSION_WARNING_MINUTES = env.int("SESSION_WARNING_MINUTES", default=2)
 SESSION_ABSOLUTE_HOURS = env.int("SESSION_ABSOLUTE_HOURS", default=12)

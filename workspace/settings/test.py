@@ -16,6 +16,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # django-axes needs the request on every authenticate(); the test client's login() has
 # none. Throttling is switched on by the tests that prove it (tests/workspace/test_sign_in.py).
 AXES_ENABLED = False
+# Two-factor sign-in is required in production; the suite's many signed-in clients
+# would each need a device, so the tests that prove it switch it on
+# (tests/teams/test_two_factor.py).
+TWO_FACTOR_ENFORCED = False
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
