@@ -15,6 +15,7 @@ from django.contrib.auth import logout
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 STARTED = "_workspace_started"  # when this session signed in (epoch seconds)
@@ -72,4 +73,10 @@ def keep_alive(request):
     """"Stay signed in": the request itself is the activity (see the middleware)."""
     if request.headers.get("Accept", "").startswith("application/json"):
         return HttpResponse(status=204)
-    return redirect(request.POST.get("next") or "casenotes:caseload")
+    # Without JavaScript: back to the page the form was on (the same page shows the
+    # same bytes for a missing and a forbidden case, so it carries no `next`).
+    back = request.headers.get("Referer", "")
+    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return redirect(back)
+    return redirect("casenotes:caseload")

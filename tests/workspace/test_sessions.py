@@ -60,6 +60,11 @@ def test_activity_keeps_a_session_alive_and_stay_signed_in_counts_as_activity(wo
     response = client.post(reverse("keep_alive"), HTTP_ACCEPT="application/json")
     assert response.status_code == 204
     assert time.time() - client.session[sessions.SEEN] < 5
+    # Without JavaScript the button posts the form and returns to the page it was on.
+    back = client.post(reverse("keep_alive"), HTTP_REFERER="http://testserver/search/")
+    assert back.status_code == 302 and back.url == "http://testserver/search/"
+    elsewhere = client.post(reverse("keep_alive"), HTTP_REFERER="https://evil.example/")
+    assert elsewhere.url == reverse("casenotes:caseload")
 
 
 def test_a_session_ends_after_the_absolute_limit_however_active(world, settings):
