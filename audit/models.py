@@ -63,6 +63,7 @@ class AuditAction(models.IntegerChoices):
     USER_SAVED = 505, "Account changed"
     SESSIONS_ENDED = 506, "Sessions ended"
     TWO_FACTOR_RESET = 507, "Two-factor sign-in reset"
+    PASSWORD_CHANGED = 508, "Password changed"
     PERMISSION_GRANTED = 510, "Permission granted"
     PERMISSION_REVOKED = 511, "Permission revoked"
     LEAD_ALLOCATED = 512, "Lead practitioner allocated"

@@ -87,10 +87,10 @@ def _sessions_of(user) -> list[str]:
             if session.get_decoded().get(SESSION_KEY) == str(user.pk)]
 
 
-def _end_sessions(acting_user, user, reason: str) -> int:
+def _end_sessions(acting_user, user, reason: str, keep: str | None = None) -> int:
     from django.contrib.sessions.models import Session
 
-    keys = _sessions_of(user)
+    keys = [key for key in _sessions_of(user) if key != keep]
     Session.objects.filter(session_key__in=keys).delete()
     record(actor=actor_for(acting_user), action=AuditAction.SESSIONS_ENDED, object_type="user",
            object_id=user.pk, reason=f"{len(keys)} session(s): {reason}")
@@ -147,6 +147,24 @@ def do_end_membership(
            object_type="membership", object_id=membership.pk)
     notify_access_changed(membership.user_id)
     return membership
+
+
+@transaction.atomic
+def do_set_password(*, acting_user, user, password: str | None, keep_session: str | None = None):
+    """An administrator sets (or, with None, removes) a user's password: every other
+    session of theirs ends and their open live connections close. `keep_session` is the
+    administrator's own session when they change their own password."""
+    _require_admin(acting_user)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user._history_user = acting_user
+    user.save(update_fields=["password"])
+    record(actor=actor_for(acting_user), action=AuditAction.PASSWORD_CHANGED, object_type="user",
+           object_id=user.pk)
+    _end_sessions(acting_user, user, "password changed", keep=keep_session)
+    return user
 
 
 # --- two-factor sign-in (teams/two_factor.py) --------------------------------------------

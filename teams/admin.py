@@ -4,9 +4,12 @@ Every save goes through teams.actions (validation, history user, audit entry).
 Records are never deleted here: memberships are ended, teams made inactive.
 """
 
+import contextvars
+
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from simple_history.admin import SimpleHistoryAdmin
 
 from teams import actions
@@ -63,9 +66,35 @@ User = get_user_model()
 admin.site.unregister(User)
 
 
+#: The administrator changing a password, for the form's save (one per request/thread).
+_changing: contextvars.ContextVar = contextvars.ContextVar("password_changed_by")
+
+
+class PasswordChangeForm(AdminPasswordChangeForm):
+    """The admin's password form, saved through teams.actions.do_set_password (audited;
+    the user's other sessions end)."""
+
+    def save(self, commit=True):
+        request = _changing.get()
+        usable = self.cleaned_data.get("set_usable_password", True) not in (False, "false")
+        keep = request.session.session_key if self.user.pk == request.user.pk else None
+        return actions.do_set_password(
+            acting_user=request.user, user=self.user,
+            password=self.cleaned_data["password1"] if usable else None, keep_session=keep)
+
+
 @admin.register(User)
 class WorkspaceUserAdmin(UserAdmin, SimpleHistoryAdmin):
     """Accounts. Deactivate rather than delete: notes and audit entries name them."""
+
+    change_password_form = PasswordChangeForm
+
+    def user_change_password(self, request, id, form_url=""):
+        token = _changing.set(request)
+        try:
+            return super().user_change_password(request, id, form_url)
+        finally:
+            _changing.reset(token)
 
     def save_model(self, request, obj, form, change):
         actions.do_save_user(acting_user=request.user, user=obj,
