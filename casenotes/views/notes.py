@@ -1,13 +1,20 @@
 """Pages for cases and notes. Views parse input, ask the policy (through access_*),
 call selectors to read and actions to write, and render."""
 
+import datetime
+import logging
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import DatabaseError
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from audit.models import AuditAction, AuditEvent
 from casenotes import actions, events, selectors
 from casenotes.forms import AddendumForm, DraftEditForm, NoteFilterForm, NoteForm
 from casenotes.permissions import Action, policy
@@ -22,6 +29,45 @@ SENSITIVITY_HINTS = {
 
 # Action errors are keyed by model field; the form shows the date error on its day box.
 _FORM_FIELD = {"occurred_at": "occurred_day"}
+
+logger = logging.getLogger(__name__)
+
+FAULT_MESSAGE = ("The note could not be saved because of a fault on our side. Nothing was "
+                 "saved, and your text is still here: try again in a moment.")
+#: What counts towards the per-person limit on saving notes from pages: new notes,
+#: finalising and addenda (autosaves of a draft do not).
+_COUNTED = (AuditAction.NOTE_CREATED, AuditAction.NOTE_FINALISED, AuditAction.ADDENDUM_ADDED)
+
+
+def _over_save_limit(user) -> bool:
+    """Has `user` saved NOTE_SAVES_PER_MINUTE notes in the last minute? Counted from the
+    access log (shared by every server process, and indexed by person and time)."""
+    limit = settings.NOTE_SAVES_PER_MINUTE
+    if not limit:
+        return False
+    since = timezone.now() - datetime.timedelta(minutes=1)
+    saved = (AuditEvent.objects.filter(actor_id=user.pk, action__in=_COUNTED, occurred_at__gte=since)
+             .values("object_type", "object_id").distinct().count())  # a note once, however saved
+    return saved >= limit
+
+
+def _save_refused(request, form) -> int | None:
+    """Refuse a save over the limit before it starts: the reason on the form, the text
+    kept. Returns the status to answer with, or None to go ahead."""
+    if _over_save_limit(request.user):
+        form.add_error(None, f"You have saved {settings.NOTE_SAVES_PER_MINUTE} notes in the "
+                             "last minute, the most allowed. Wait a minute, then save again: "
+                             "your text is still here.")
+        return 429
+    return None
+
+
+def _fault(form) -> int:
+    """A database fault during a save: the action's transaction rolled back the note,
+    its history and its audit entry together; say so and keep the text."""
+    logger.exception("saving a note failed")
+    form.add_error(None, FAULT_MESSAGE)
+    return 503
 
 
 def _add_action_errors(form, error: ValidationError) -> None:
@@ -72,7 +118,7 @@ def note_create(request, case_id):
     readers = selectors.note_form(access)
     if request.method == "POST":
         form = NoteForm(request.POST, case=access.case, readers_queryset=readers)
-        if form.is_valid():
+        if form.is_valid() and not (status := _save_refused(request, form)):
             data = form.cleaned_data
             try:
                 note = actions.do_create_note(
@@ -85,15 +131,18 @@ def note_create(request, case_id):
                 )
             except ValidationError as error:
                 _add_action_errors(form, error)
+            except DatabaseError:
+                status = _fault(form)
             else:
                 messages.success(request, "Note finalised." if note.is_final else "Draft saved.")
                 return redirect("casenotes:note_detail", case_id=access.case.pk, note_id=note.pk)
     else:
         form = NoteForm(initial=NoteForm.initial_for(), case=access.case, readers_queryset=readers)
+        status = None
     return render(request, "casenotes/note_form.html", {
         "access": access, "case": access.case, "form": form, "title": "Add a note",
         "sensitivity_hints": SENSITIVITY_HINTS, "last_seq": events.last_seq(access.case.pk),
-    }, status=400 if form.errors else 200)
+    }, status=status or (400 if form.errors else 200))
 
 
 @login_required
@@ -122,10 +171,11 @@ def note_edit(request, case_id, note_id):
             return redirect("casenotes:note_detail", case_id=access.case.pk, note_id=note.pk)
         policy.access_note(access, note_id, Action.EDIT_NOTE)  # records the denial, raises 404
     readers = selectors.note_form(access, note)
-    conflict = None
+    conflict = status = None
     if request.method == "POST":
         form = DraftEditForm(request.POST, case=access.case, readers_queryset=readers)
-        if form.is_valid():
+        finalising = request.POST.get("intent") == "finalise"
+        if form.is_valid() and not (finalising and (status := _save_refused(request, form))):
             data = form.cleaned_data
             try:
                 note = actions.do_update_draft(
@@ -149,6 +199,8 @@ def note_edit(request, case_id, note_id):
                                "has been lost: save again to keep your text.")
             except ValidationError as error:
                 _add_action_errors(form, error)
+            except DatabaseError:
+                status = _fault(form)
             else:
                 messages.success(request, "Note finalised." if note.is_final else "Draft saved.")
                 return redirect("casenotes:note_detail", case_id=access.case.pk, note_id=note.pk)
@@ -159,7 +211,7 @@ def note_edit(request, case_id, note_id):
         "access": access, "case": access.case, "form": form, "note": note,
         "conflict": conflict, "title": "Edit draft note", "sensitivity_hints": SENSITIVITY_HINTS,
         "last_seq": events.last_seq(access.case.pk),
-    }, status=409 if conflict else 400 if form.errors else 200)
+    }, status=status or (409 if conflict else 400 if form.errors else 200))
 
 
 @login_required
@@ -168,12 +220,15 @@ def addendum_create(request, case_id, note_id):
     access = policy.access_case(request.user, case_id)
     note = policy.access_note(access, note_id, Action.AMEND_NOTE)
     form = AddendumForm(request.POST)
-    if form.is_valid():
+    status = None
+    if form.is_valid() and not (status := _save_refused(request, form)):
         try:
             actions.do_add_addendum(acting_user=request.user, note=note,
                                     body=form.cleaned_data["body"])
         except ValidationError as error:
             _add_action_errors(form, error)
+        except DatabaseError:
+            status = _fault(form)
         else:
             messages.success(request, "Addendum added.")
             return redirect(reverse("casenotes:note_detail", args=[access.case.pk, note.pk]))
@@ -181,4 +236,4 @@ def addendum_create(request, case_id, note_id):
     return render(request, "casenotes/note_detail.html", {
         "access": access, "case": access.case, "note": note, "can_edit": False,
         "can_amend": True, "addendum_form": form, **page,
-    }, status=400)
+    }, status=status or 400)

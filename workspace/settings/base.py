@@ -272,6 +272,9 @@ SEARCH_LIMIT = 25
 # often an open connection re-checks its access by itself (pushed re-checks on
 # membership, account and sign-out changes are immediate).
 LIVE_RATE_BURST = env.int("LIVE_RATE_BURST", default=30)
+# Per person: new notes, finalisations and addenda saved from pages in any one minute
+# (0: no limit). Live messages have their own limit (LIVE_RATE_*).
+NOTE_SAVES_PER_MINUTE = env.int("NOTE_SAVES_PER_MINUTE", default=30)
 LIVE_RATE_PER_SECOND = env.float("LIVE_RATE_PER_SECOND", default=3.0)
 LIVE_RECHECK_SECONDS = env.int("LIVE_RECHECK_SECONDS", default=30)
 
