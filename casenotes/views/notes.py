@@ -116,6 +116,7 @@ def note_create(request, case_id):
         messages.info(request, "This case is closed. Notes cannot be added to a closed case.")
         return redirect("casenotes:case_detail", case_id=access.case.pk)
     readers = selectors.note_form(access)
+    status = None
     if request.method == "POST":
         form = NoteForm(request.POST, case=access.case, readers_queryset=readers)
         if form.is_valid() and not (status := _save_refused(request, form)):
@@ -138,7 +139,6 @@ def note_create(request, case_id):
                 return redirect("casenotes:note_detail", case_id=access.case.pk, note_id=note.pk)
     else:
         form = NoteForm(initial=NoteForm.initial_for(), case=access.case, readers_queryset=readers)
-        status = None
     return render(request, "casenotes/note_form.html", {
         "access": access, "case": access.case, "form": form, "title": "Add a note",
         "sensitivity_hints": SENSITIVITY_HINTS, "last_seq": events.last_seq(access.case.pk),
