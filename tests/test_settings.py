@@ -293,3 +293,42 @@ def test_requires_postgres_runs_when_postgres_is_configured(child_pytest, monkey
     monkeypatch.setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
     result = child_pytest("-k", "needs_postgres")
     result.assert_outcomes(passed=1)
+
+
+def test_production_responses_carry_hsts_and_host_only_secure_same_site_cookies():
+    """Over HTTPS, as the load balancer forwards it: HSTS with subdomains and preload,
+    and the CSRF cookie `__Host-` prefixed, Secure, HttpOnly, SameSite=Lax."""
+    result = run_python(
+        """
+        import json
+        import django
+        django.setup()
+        from django.conf import settings
+        from django.test import Client, override_settings
+        # Not collected here: plain static storage, so the page renders (the manifest
+        # storage itself is proven by the collectstatic test above).
+        plain = {**settings.STORAGES, "staticfiles": {
+            "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+        with override_settings(STORAGES=plain):
+            response = Client().get("/accounts/login/", secure=True,
+                                    HTTP_HOST="workspace.example.org")
+        cookie = response.cookies[settings.CSRF_COOKIE_NAME]
+        print(json.dumps({
+            "status": response.status_code,
+            "hsts": response.headers.get("Strict-Transport-Security"),
+            "csrf_cookie": settings.CSRF_COOKIE_NAME, "session_cookie": settings.SESSION_COOKIE_NAME,
+            "secure": bool(cookie["secure"]), "httponly": bool(cookie["httponly"]),
+            "samesite": cookie["samesite"], "session_samesite": settings.SESSION_COOKIE_SAMESITE,
+            "no_store": response.headers.get("Cache-Control"),
+        }))
+        """,
+        production_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["status"] == 200
+    assert seen["hsts"] == "max-age=63072000; includeSubDomains; preload"
+    assert seen["csrf_cookie"] == "__Host-csrftoken" and seen["session_cookie"] == "__Host-sessionid"
+    assert seen["secure"] and seen["httponly"] and seen["samesite"] == "Lax"
+    assert seen["session_samesite"] == "Lax"
+    assert "no-store" in seen["no_store"]

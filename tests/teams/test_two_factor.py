@@ -13,6 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.models import AuditAction, AuditEvent
 from teams.actions import do_reset_two_factor
 from tests.casenotes.rooms import CLOSE_REFUSED, live_layer_fixture, rooms_fixture  # noqa: F401
+from teams.models import Role
 from tests.factories import PASSWORD
 
 CASELOAD = "/"
@@ -45,8 +46,10 @@ def enrol(client: Client) -> list[str]:
     return [t.token for t in StaticToken.objects.filter(device__user=device.user)]
 
 
-def test_a_manager_must_set_it_up_at_the_next_sign_in(world, enforced):
-    manager = world.team_manager
+@pytest.mark.parametrize("role", [Role.TEAM_MANAGER, Role.IG_OFFICER, Role.ADMINISTRATOR])
+def test_managers_ig_officers_and_administrators_must_set_it_up_at_the_next_sign_in(
+        world, enforced, role):
+    manager = world.user(role)
     client = password_only(manager)
     response = client.get(CASELOAD)
     assert response.status_code == 302 and response.url.startswith(reverse("two_factor_setup"))
