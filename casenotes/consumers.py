@@ -104,6 +104,23 @@ class LiveSocket(AsyncWebsocketConsumer):
 
     #: Notice types whose handlers never touch the database.
     no_database: frozenset[str] = frozenset()
+    recheck_task = None
+    present = False
+
+    async def __call__(self, scope, receive, send):
+        """If the consumer dies (the channel layer failing under it, say), Channels never
+        calls `disconnect`: clean up here, so no re-check loop keeps a dead connection
+        present and in its groups."""
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.recheck_task is not None:
+                self.recheck_task.cancel()
+            if self.present:
+                try:
+                    await self.disconnect(1011)
+                except Exception:
+                    logger.warning("cleaning up a failed live connection failed", exc_info=True)
 
     async def _error(self, code: str, message: str):
         await self.send_json({"type": "error", "code": code, "message": message})

@@ -162,7 +162,9 @@ def test_redis_url_configures_the_redis_channel_layer():
         child_env(BASE, SECRET_KEY="k" * 50, REDIS_URL=url), "CHANNEL_LAYERS"
     )["CHANNEL_LAYERS"]
     assert layers["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-    assert layers["default"]["CONFIG"]["hosts"] == [{"address": url, "max_connections": 1000}]
+    host = layers["default"]["CONFIG"]["hosts"][0]
+    assert (host["address"], host["max_connections"]) == (url, 1000)
+    assert host["retry_on_error"] == ["<class 'redis.exceptions.ConnectionError'>"]
     # The default capacity (100) drops group messages silently under load.
     assert layers["default"]["CONFIG"]["capacity"] > 100
 

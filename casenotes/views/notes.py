@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -66,6 +66,8 @@ def _fault(form) -> int:
     """A database fault during a save: the action's transaction rolled back the note,
     its history and its audit entry together; say so and keep the text."""
     logger.exception("saving a note failed")
+    if not connection.is_usable():
+        connection.close()  # the connection died with the save: the page gets a new one
     form.add_error(None, FAULT_MESSAGE)
     return 503
 

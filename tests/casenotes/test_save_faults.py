@@ -95,3 +95,44 @@ def test_saving_notes_from_pages_is_limited_per_person_with_a_clear_message(worl
     other = Client()
     other.force_login(world.user(world.memberships[world.social_worker.pk].role, 1))
     assert other.post(url, note_post(body="A colleague's note.")).status_code == 302
+
+
+@pytest.mark.requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_killed_by_postgresql_mid_save_leaves_nothing_and_the_page_says_so(
+        world, client, monkeypatch):
+    """A real fault: PostgreSQL terminates the session's connection just as the note's
+    audit entry is written (after the note and its history rows). The transaction dies
+    with it; the page reconnects, says so and keeps the text."""
+    import audit.actions
+    from django.db import connection, connections
+
+    real = audit.actions._write
+    killed = []
+
+    def write(events):
+        if not killed and any(event.action == AuditAction.NOTE_CREATED for event in events):
+            pid = connection.connection.info.backend_pid
+            other = connections.create_connection("default")
+            try:
+                with other.cursor() as cursor:
+                    cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            finally:
+                other.close()
+            killed.append(pid)
+        real(events)
+
+    monkeypatch.setattr(audit.actions, "_write", write)
+    notes_before = CaseNote.objects.count()
+    history_before = CaseNote.history.count()
+
+    response = client.post(reverse("casenotes:note_create", args=[world.case.pk]), note_post())
+
+    assert killed, "the fault was not injected"
+    page = response.content.decode()
+    assert response.status_code == 503 and "FAULT-7741" in page
+    assert "could not be saved because of a fault" in page
+    assert CaseNote.objects.count() == notes_before
+    assert CaseNote.history.count() == history_before
+    assert not AuditEvent.objects.filter(action=AuditAction.NOTE_CREATED,
+                                         actor_id=world.social_worker.pk).exists()

@@ -133,14 +133,19 @@ else:
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    import redis.exceptions
+
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 # redis-py fails at once when its pool is exhausted (100 by default): a
                 # room of hundreds closing together would leave presence behind.
+                # A pooled connection Redis dropped (a restart) is retried on a fresh one,
+                # so the first sends after Redis returns do not fail.
                 "hosts": [{"address": REDIS_URL,
-                           "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=1000)}],
+                           "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=1000),
+                           "retry_on_error": [redis.exceptions.ConnectionError]}],
                 # The default (100) drops group messages silently under load.
                 "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1500),
                 "expiry": 30,
