@@ -104,8 +104,9 @@ def test_a_connection_killed_by_postgresql_mid_save_leaves_nothing_and_the_page_
     """A real fault: PostgreSQL terminates the session's connection just as the note's
     audit entry is written (after the note and its history rows). The transaction dies
     with it; the page reconnects, says so and keeps the text."""
-    import audit.actions
     from django.db import connection, connections
+
+    import audit.actions
 
     real = audit.actions._write
     killed = []
