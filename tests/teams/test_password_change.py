@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditAction, AuditEvent
+from tests.casenotes.rooms import CLOSE_REFUSED, live_layer_fixture, rooms_fixture  # noqa: F401
 from tests.factories import PASSWORD
 
 NEW_PASSWORD = "a-brand-new-passphrase-77"
@@ -49,3 +50,20 @@ def test_an_administrator_changing_their_own_password_stays_signed_in_here_only(
     assert change(admin_client, me).status_code == 302
     assert admin_client.get(reverse("admin:index")).status_code == 200
     assert elsewhere.get(reverse("admin:index")).status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_password_change_closes_the_users_open_live_connections_within_seconds(rooms, world):
+    import asyncio
+    import time
+
+    from channels.db import database_sync_to_async
+
+    from teams.actions import do_set_password
+
+    tab = await rooms.open(world.case.pk, world.social_worker)
+    started = time.monotonic()
+    await database_sync_to_async(do_set_password)(acting_user=world.bootstrap_admin,
+                                                  user=world.social_worker, password=NEW_PASSWORD)
+    assert await asyncio.wait_for(tab.closed(timeout=5), timeout=6) == CLOSE_REFUSED
+    assert time.monotonic() - started < 5
