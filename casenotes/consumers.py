@@ -152,6 +152,7 @@ class CaseRoomConsumer(LiveSocket):
         self.present = False
         self.joined_groups: list[str] = []
         self.delivered: deque[int] = deque(maxlen=512)
+        self.checked_to = 0  # the event number the periodic catch-up looks after
         self.rate = RateLimit(settings.LIVE_RATE_BURST, settings.LIVE_RATE_PER_SECOND)
         self.recheck_task = None
         self.request_ctx = request_context_for(self.scope)
@@ -170,17 +171,18 @@ class CaseRoomConsumer(LiveSocket):
         await self._broadcast_presence()
         self.recheck_task = asyncio.ensure_future(self._recheck_periodically())
 
-    async def _use_access(self, access) -> None:
+    async def _use_access(self, access, *, rejoin: bool = False) -> None:
         """Adopt freshly checked access, moving this connection between audience groups
         if it changed (a manager who steps down, a move to another agency): the groups
-        decide who receives full note content."""
+        decide who receives full note content. With `rejoin` (the periodic check), join
+        every group again: a Redis that restarted has forgotten them all."""
         self.access = access
         wanted = self._groups(access)
         for group in self.joined_groups:
             if group not in wanted:
                 await self.channel_layer.group_discard(group, self.channel_name)
         for group in wanted:
-            if group not in self.joined_groups:
+            if rejoin or group not in self.joined_groups:
                 await self.channel_layer.group_add(group, self.channel_name)
         self.joined_groups = wanted
 
@@ -237,8 +239,14 @@ class CaseRoomConsumer(LiveSocket):
                     return
                 if self.access is None:
                     return
-                await self._use_access(access)
+                try:
+                    await self._use_access(access, rejoin=True)
+                except Exception:
+                    # The channel layer is down: live notices wait for it; the catch-up
+                    # below (and the next check) fill in from the database.
+                    logger.warning("rejoining live groups failed", exc_info=True)
                 await database_sync_to_async(actions.do_touch_presence)(channel_name=self.channel_name)
+                await self._catch_up()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -309,13 +317,30 @@ class CaseRoomConsumer(LiveSocket):
 
     async def on_resume(self, message: messages.Resume):
         replay = await database_sync_to_async(events.replay)(self.access, message.after)
-        await self._deliver_many(replay.messages)
+        failed = await self._deliver_many(replay.messages)
         if replay.reload:
             await self.send_json({"type": "reload", "message": "Much has changed since this "
                                   "page was loaded. Reload the page to see it all."})
         self.resumed = True
+        # Catch-up from here on starts before anything that could not be sent.
+        self.checked_to = min(failed) - 1 if failed else replay.checked_to
         await self.send_json({"type": "synced",
                               "seq": max([message.after, replay.checked_to, *self.delivered])})
+
+    async def _catch_up(self):
+        """With every periodic re-check: send what this connection should have had and
+        has not (a notice lost while Redis restarted, which also forgets the groups, or
+        a delivery that could not be audited), from the database. Each event is sent
+        once (`delivered`)."""
+        if not self.resumed or self.access is None:
+            return
+        replay = await database_sync_to_async(events.replay)(self.access, self.checked_to)
+        if replay.reload:
+            await self.send_json({"type": "reload", "message": "Much has changed since this "
+                                  "page was loaded. Reload the page to see it all."})
+            return
+        failed = await self._deliver_many(replay.messages)
+        self.checked_to = min(failed) - 1 if failed else replay.checked_to
 
     async def on_writing(self, message: messages.Writing):
         membership = self.access.membership
@@ -417,20 +442,26 @@ class CaseRoomConsumer(LiveSocket):
     async def _deliver_many(self, events_: list[dict]):
         """Send events not sent before, in order. Each one carrying a note (in full or
         as a placeholder) is audited first, in one batch with the process's other
-        deliveries; one that could not be audited is not sent."""
+        deliveries; one that could not be audited is not sent. Returns the numbers of
+        those not sent for that reason (the next catch-up tries them again)."""
         if self.access is None:
-            return
+            return set()
         fresh = [e for e in events_ if e["seq"] not in self.delivered]
         batch = deliveries.for_this_loop()
         pending = [self._delivery_entry(e) for e in fresh]
         written = await asyncio.gather(*(batch.record(p) if p else _already(True)
                                          for p in pending))
+        failed = set()
         for event, ok in zip(fresh, written, strict=True):
-            if not ok or self.access is None or event["seq"] in self.delivered:
+            if not ok:
+                failed.add(event["seq"])
+                continue
+            if self.access is None or event["seq"] in self.delivered:
                 continue
             self.delivered.append(event["seq"])
             payload = {k: v for k, v in event.items() if k not in {"type", "skip"}}
             await self.send_json({"type": "event", **payload})
+        return failed
 
     def _delivery_entry(self, event: dict):
         if event.get("level") not in ("full", "placeholder") or "note" not in event:

@@ -55,7 +55,7 @@ def _save(obj, acting_user, *, exclude=()) -> None:
 
 
 def _locked(discussion: Discussion) -> Discussion:
-    return Discussion.objects.select_for_update().select_related("team").get(pk=discussion.pk)
+    return Discussion.objects.select_for_update(no_key=True).select_related("team").get(pk=discussion.pk)
 
 
 def _require_running(discussion: Discussion) -> None:
@@ -390,7 +390,7 @@ def do_save_section(
     they touch different words; otherwise the participant's text is kept whole beside
     the section (a KeptText) and the section is left as the other person saved it."""
     discussion = _locked(section.item.discussion)
-    section = Section.objects.select_for_update().select_related("item__case").get(pk=section.pk)
+    section = Section.objects.select_for_update(no_key=True).select_related("item__case").get(pk=section.pk)
     access = _editor_access(acting_user, discussion, section.item)
     _require_running(discussion)
     text = _clean_text(text)
@@ -422,8 +422,9 @@ def do_resolve_kept_text(*, acting_user, kept: KeptText, add: bool) -> KeptText:
     """Add a kept text to the end of its section, or dismiss it (it stays in history)."""
     kept = KeptText.objects.select_related("section__item__discussion").get(pk=kept.pk)
     discussion = _locked(kept.section.item.discussion)
-    kept = KeptText.objects.select_for_update().get(pk=kept.pk)
-    section = Section.objects.select_for_update().select_related("item__case").get(pk=kept.section_id)
+    kept = KeptText.objects.select_for_update(no_key=True).get(pk=kept.pk)
+    section = (Section.objects.select_for_update(no_key=True).select_related("item__case")
+               .get(pk=kept.section_id))
     access = _editor_access(acting_user, discussion, section.item)
     _require_running(discussion)
     if not kept.is_open:
@@ -607,7 +608,8 @@ def do_sign_off(*, acting_user, discussion: Discussion) -> Discussion:
 def do_complete_action(*, acting_user, agreed: AgreedAction, outcome: str = "") -> AgreedAction:
     """Mark a task done; recorded in the case (its actions list, history and audit)."""
     agreed, access = policy.access_agreed_action(acting_user, agreed.pk)
-    agreed = AgreedAction.objects.select_for_update().select_related("item__case").get(pk=agreed.pk)
+    agreed = (AgreedAction.objects.select_for_update(no_key=True).select_related("item__case")
+              .get(pk=agreed.pk))
     outcome = " ".join((outcome or "").split())
     if agreed.state == AgreedAction.State.DONE:
         raise ValidationError("This action has already been marked as done.")

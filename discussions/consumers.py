@@ -121,9 +121,10 @@ class DiscussionRoomConsumer(LiveSocket):
         return room_access(session_user(self.session_key, self.user_id), self.discussion_id,
                            joining=False)
 
-    async def _use_access(self, access: RoomAccess) -> None:
+    async def _use_access(self, access: RoomAccess, *, rejoin: bool = False) -> None:
         """Adopt freshly checked access: join the groups of items now visible, leave
-        those no longer visible (and tell the page to hide them)."""
+        those no longer visible (and tell the page to hide them). With `rejoin` (the
+        periodic check), join every group again: a Redis that restarted forgot them."""
         hidden = (self.access.visible - access.visible) if self.access else frozenset()
         self.access = access
         wanted = [live.discussion_group(self.discussion_id), live.user_group(self.user_id)]
@@ -132,7 +133,7 @@ class DiscussionRoomConsumer(LiveSocket):
             if group not in wanted:
                 await self.channel_layer.group_discard(group, self.channel_name)
         for group in wanted:
-            if group not in self.joined_groups:
+            if rejoin or group not in self.joined_groups:
                 await self.channel_layer.group_add(group, self.channel_name)
         self.joined_groups = wanted
         for item in sorted(hidden):
@@ -145,20 +146,25 @@ class DiscussionRoomConsumer(LiveSocket):
         await self._leave()
         await self.close(code=CLOSE_REFUSED)
 
-    async def _recheck(self) -> bool:
+    async def _recheck(self, *, rejoin: bool = False) -> bool:
         access = await database_sync_to_async(self._current)()
         if access is None:
             await self._refuse()
             return False
         if self.access is not None:
-            await self._use_access(access)
+            try:
+                await self._use_access(access, rejoin=rejoin)
+            except Exception:
+                if not rejoin:
+                    raise
+                logger.warning("rejoining live groups failed", exc_info=True)
         return self.access is not None
 
     async def _recheck_periodically(self):
         while True:
             await asyncio.sleep(float(settings.LIVE_RECHECK_SECONDS))
             try:
-                if not await self._recheck():
+                if not await self._recheck(rejoin=True):
                     return
                 await database_sync_to_async(actions.do_touch_presence)(channel_name=self.channel_name)
             except asyncio.CancelledError:

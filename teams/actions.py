@@ -135,7 +135,7 @@ def do_end_membership(
 ) -> Membership:
     """End a membership; the policy stops granting through it from `end_date` on."""
     _require_admin(acting_user)
-    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    membership = Membership.objects.select_for_update(no_key=True).get(pk=membership.pk)
     end_date = end_date or timezone.localdate()
     if end_date < membership.start_date:
         raise ValidationError({"end_date": "The end date must be on or after the start date."})

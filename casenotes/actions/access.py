@@ -36,7 +36,7 @@ from workspace import live
 
 def _managed_case(acting_user, case: Case):
     """The case locked, and the manager's access to it; NotFound for anyone else."""
-    case = Case.objects.select_for_update().select_related("allocated_team").get(pk=case.pk)
+    case = Case.objects.select_for_update(no_key=True).select_related("allocated_team").get(pk=case.pk)
     access = policy.case_access(acting_user, case)
     if access is None or not policy.can(acting_user, Action.MANAGE_CASE_ACCESS, access):
         raise NotFound("Case")
@@ -169,7 +169,7 @@ def do_add_keyworker(*, acting_user, case: Case, user, until: datetime.date | No
 
 @transaction.atomic
 def do_remove_keyworker(*, acting_user, grant: CaseGrant) -> CaseGrant:
-    grant = CaseGrant.objects.select_for_update().select_related("user").get(pk=grant.pk)
+    grant = CaseGrant.objects.select_for_update(no_key=True).select_related("user").get(pk=grant.pk)
     case, access = _managed_case(acting_user, grant.case)
     if grant.kind != CaseGrant.Kind.KEYWORKER:
         raise NotFound("Keyworker")
@@ -190,7 +190,7 @@ def do_open_break_glass(*, acting_user, case: Case, reason_code: str, reason: st
                         ) -> CaseGrant:
     """Emergency, read-only access to a case's standard content for a few hours, for a
     practitioner not working on it. Logged, shown to IG at once, ends by itself."""
-    case = Case.objects.select_for_update().get(pk=case.pk)
+    case = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     memberships = active_case_memberships(acting_user)
     if not memberships:
         raise NotFound("Case")  # only practitioners; nobody else learns the case exists
@@ -268,7 +268,7 @@ def do_request_transfer(*, acting_user, case: Case, to_team: Team | None, reason
 
 @transaction.atomic
 def do_withdraw_transfer(*, acting_user, transfer: CaseTransfer) -> CaseTransfer:
-    transfer = CaseTransfer.objects.select_for_update().get(pk=transfer.pk)
+    transfer = CaseTransfer.objects.select_for_update(no_key=True).get(pk=transfer.pk)
     case, access = _managed_case(acting_user, transfer.case)
     if not transfer.is_open:
         raise ValidationError(f"This request has already been {transfer.get_status_display().lower()}.")
@@ -287,9 +287,10 @@ def do_decide_transfer(*, acting_user, transfer: CaseTransfer, accept: bool, rea
     """The receiving team's manager accepts or rejects, with a reason. On acceptance the
     case moves: the new team gets full access, the old team keeps read-only access for
     the hand-over period and then loses it by itself."""
-    transfer = CaseTransfer.objects.select_for_update().select_related(
+    transfer = CaseTransfer.objects.select_for_update(no_key=True).select_related(
         "to_team", "from_team").get(pk=transfer.pk)
-    case = Case.objects.select_for_update().select_related("allocated_team").get(pk=transfer.case_id)
+    case = (Case.objects.select_for_update(no_key=True).select_related("allocated_team")
+            .get(pk=transfer.case_id))
     managing = [m for m in active_case_memberships(acting_user)
                 if m.role == Role.TEAM_MANAGER and m.team_id == transfer.to_team_id]
     if not managing:
@@ -365,7 +366,7 @@ def _hand_over(case: Case, team: Team, ends_at, acting_user, actor) -> None:
 def do_share_sealed_note(*, acting_user, note: CaseNote, readers) -> CaseNote:
     """The author of a finalised sealed note names who may read it. Each reader added
     or removed is audited; one history version records the new list."""
-    note = CaseNote.objects.select_for_update().select_related("case").get(pk=note.pk)
+    note = CaseNote.objects.select_for_update(no_key=True).select_related("case").get(pk=note.pk)
     access = policy.case_access(acting_user, note.case)
     if not policy.can_on_note(access, Action.SHARE_NOTE, note):
         raise NotFound("Note")
@@ -411,7 +412,7 @@ def do_review_break_glass(*, acting_user, grant: CaseGrant, review: str, note: s
     """An IG officer records the outcome of reviewing one use of emergency access."""
     if not policy.can(acting_user, Action.REVIEW_BREAK_GLASS):
         raise NotFound("Emergency access")
-    grant = CaseGrant.objects.select_for_update().get(pk=grant.pk)
+    grant = CaseGrant.objects.select_for_update(no_key=True).get(pk=grant.pk)
     if grant.kind != CaseGrant.Kind.BREAK_GLASS:
         raise NotFound("Emergency access")
     if grant.user_id == acting_user.pk:

@@ -94,7 +94,7 @@ def _grant_team(case: Case, team: Team, acting_user, *, reason: str, actor=None)
 
 @transaction.atomic
 def do_close_case(*, acting_user, case: Case, closed_on: datetime.date | None = None) -> Case:
-    case = Case.objects.select_for_update().get(pk=case.pk)
+    case = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     access = policy.case_access(acting_user, case)
     if access is None or not policy.can(acting_user, Action.CLOSE_CASE, access):
         raise NotFound("Case")
@@ -118,7 +118,7 @@ def do_add_person(
     *, acting_user, case: Case, full_name: str, role_in_family: str,
     date_of_birth: datetime.date | None = None,
 ) -> Person:
-    case = Case.objects.select_for_update().get(pk=case.pk)
+    case = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     access = policy.case_access(acting_user, case)
     if access is None or not policy.can(acting_user, Action.ADD_PERSON, access):
         raise NotFound("Case")
@@ -231,11 +231,15 @@ def _publish(case_id: int, kind: str, note: CaseNote | None = None, *,
 
     The event row is written in the caller's transaction, under a lock on the case
     row, so numbers are gap-free per case and an event exists exactly when its change
-    does. Who receives what is decided when it is sent (casenotes.events)."""
+    does. Case rows are locked FOR NO KEY UPDATE throughout: writers still queue, but
+    inserts that only reference the case (presence, notes, events) are not blocked,
+    so no transaction holding the audit append lock can wait on a case lock held by
+    one waiting for that append lock (a deadlock the soak test found). Who receives
+    what is decided when it is sent (casenotes.events)."""
     from casenotes import events
 
     if not case_locked:
-        Case.objects.select_for_update().filter(pk=case_id).values_list("pk", flat=True).get()
+        Case.objects.select_for_update(no_key=True).filter(pk=case_id).values_list("pk", flat=True).get()
     last = CaseEvent.objects.filter(case_id=case_id).aggregate(seq=Max("seq"))["seq"] or 0
     event = CaseEvent(case_id=case_id, seq=last + 1, kind=kind, note=note)
     # The case and note were just read under lock; the (case, seq) constraint is the
@@ -250,7 +254,7 @@ def _publish(case_id: int, kind: str, note: CaseNote | None = None, *,
 def do_set_specialist_agency(*, acting_user, person: Person, agency: Agency | None) -> Person:
     """Record (or clear) the agency an adult's specialist detail may be limited to.
     Notes already written keep the audience they were written for."""
-    person = Person.objects.select_for_update().select_related("case").get(pk=person.pk)
+    person = Person.objects.select_for_update(no_key=True).select_related("case").get(pk=person.pk)
     access = policy.case_access(acting_user, person.case)
     if access is None or not policy.can(acting_user, Action.ADD_PERSON, access):
         raise NotFound("Person")
@@ -276,7 +280,7 @@ def do_create_note(
     people: Iterable[Person] = (), readers: Iterable = (), finalise: bool = False,
     client_ref: str = "", restricted_person: Person | None = None,
 ) -> CaseNote:
-    case = Case.objects.select_for_update().get(pk=case.pk)
+    case = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     access = policy.case_access(acting_user, case)
     if access is None or not access.can_view:
         raise NotFound("Case")
@@ -310,7 +314,7 @@ def do_create_note(
 
 
 def _lock_own_draft(acting_user, note: CaseNote, expected_version: int, action: Action):
-    note = CaseNote.objects.select_for_update().select_related("case").get(pk=note.pk)
+    note = CaseNote.objects.select_for_update(no_key=True).select_related("case").get(pk=note.pk)
     access = policy.case_access(acting_user, note.case)
     if policy.note_level(access, note) != NoteLevel.FULL:
         raise NotFound("Note")
@@ -381,7 +385,7 @@ def do_finalise_note(*, acting_user, note: CaseNote, expected_version: int) -> C
 
 @transaction.atomic
 def do_add_addendum(*, acting_user, note: CaseNote, body: str) -> Addendum:
-    note = CaseNote.objects.select_for_update().select_related("case").get(pk=note.pk)
+    note = CaseNote.objects.select_for_update(no_key=True).select_related("case").get(pk=note.pk)
     access = policy.case_access(acting_user, note.case)
     if policy.note_level(access, note) != NoteLevel.FULL:
         raise NotFound("Note")

@@ -94,3 +94,29 @@ async def test_one_notice_to_many_viewers_is_audited_in_one_batch(world, rooms, 
     for tab in tabs:
         assert (await tab.expect("event"))["note"] == note.pk
     assert batches == [10]
+
+
+async def test_a_delivery_that_could_not_be_audited_is_sent_by_the_next_catch_up(
+        rooms, world, settings, monkeypatch):
+    """Fail closed, then make up for it: a note whose delivery audit failed is not sent,
+    and the connection's periodic catch-up (from the database) sends it, audited, once.
+    The same catch-up covers notices lost while Redis restarted."""
+    import asyncio
+
+    settings.LIVE_RECHECK_SECONDS = 1
+    tab = await rooms.open(world.case.pk, world.user(Role.PROBATION_OFFICER))
+    real = deliveries.DeliveryAudit.record
+    failures = []
+
+    async def fail_once(self, entry):
+        if not failures:
+            failures.append(entry)
+            return False
+        return await real(self, entry)
+
+    monkeypatch.setattr(deliveries.DeliveryAudit, "record", fail_once)
+    note = await database_sync_to_async(world.standard_note)(world.social_worker)
+    event = await asyncio.wait_for(tab.expect("event", timeout=5), timeout=6)
+    assert failures and event["note"] == note.pk and event["level"] == "full"
+    await tab.ping()
+    await tab.assert_nothing(1.5)  # sent once: the next catch-up does not repeat it
