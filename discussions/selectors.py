@@ -137,12 +137,6 @@ def my_actions(user) -> dict:
             "overdue": sum(1 for t in todo if t.action.is_overdue)}
 
 
-def open_action_count(user) -> tuple[int, int]:
-    """(to do, overdue) for the header."""
-    rows = AgreedAction.objects.filter(owner=user, state=AgreedAction.State.OPEN)
-    return rows.count(), rows.filter(due_on__lt=timezone.localdate()).count()
-
-
 def case_actions(access: CaseAccess) -> list[AgreedAction]:
     """The actions agreed for a case in signed-off discussions (standard content)."""
     return list(AgreedAction.objects.filter(item__case=access.case)
