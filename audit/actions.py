@@ -27,6 +27,10 @@ class Actor:
     break_glass_id: int | None = None  # acting under emergency access (a CaseGrant)
 
 
+#: An operator at the command line (`manage.py audit_verify`, `audit_head`): no account.
+COMMAND_LINE = Actor(user_id=None, label="command line")
+
+
 def clean_text(value: str, limit: int) -> str:
     """One line, bounded: CR, LF and other control characters cannot forge entries."""
     return _CONTROL.sub(" ", value or "").strip()[:limit]

@@ -88,6 +88,8 @@ class AuditAction(models.IntegerChoices):
     AUDIT_REPORT_VIEWED = 702, "Access report viewed"
     ALERTS_VIEWED = 703, "Access alerts viewed"
     SAR_PRODUCED = 704, "Subject access request produced"
+    AUDIT_VERIFIED = 705, "Access log verified"
+    AUDIT_HEAD_EXPORTED = 706, "Access log head exported"
 
     # 800–899: group case discussions
     DISCUSSION_SCHEDULED = 800, "Group case discussion scheduled"
