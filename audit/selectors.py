@@ -192,3 +192,24 @@ def cases_matching(text: str):
         return by_reference
     return list(Person.objects.filter(Q(full_name__icontains=text))
                 .values_list("case_id", flat=True).distinct()[:50])
+
+
+#: A subject search needs this many characters, and shows at most this many people.
+SAR_QUERY_MIN, SAR_RESULTS_MAX = 3, 50
+
+
+def sar_candidates(user, query: str) -> list:
+    """The people whose name contains `query`, for choosing the subject of an access
+    request: name, date of birth and case reference only. It lists people of any case,
+    so it is audited like any search (which people were shown), before it returns."""
+    from casenotes.models import Person
+
+    if len(query) < SAR_QUERY_MIN:
+        return []
+    people = list(Person.objects.filter(full_name__icontains=query)
+                  .select_related("case").order_by("full_name")[:SAR_RESULTS_MAX])
+    record(actor=actor_for(user), action=AuditAction.SEARCHED, object_type="sar_search",
+           reason=f"subject access search: {len(people)} people shown "
+                  f"{sorted(p.pk for p in people)[:40]}")
+    return people
+

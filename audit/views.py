@@ -136,10 +136,7 @@ def subject_access(request):
     request: an explicit POST with its reference, audited."""
     form = SarForm(request.POST if request.method == "POST" else None)
     query = (request.GET.get("q") or "").strip()[:100]
-    people = []
-    if len(query) >= 3:
-        people = list(Person.objects.filter(full_name__icontains=query)
-                      .select_related("case").order_by("full_name")[:50])
+    people = selectors.sar_candidates(request.user, query)
     if request.method == "POST" and form.is_valid():
         person = Person.objects.select_related("case__allocated_team").filter(
             pk=form.cleaned_data["person"]).first()

@@ -18,11 +18,17 @@ Relationships — how the user stands to the case under test:
 Objects: the case; a note by sensitivity (as the viewer sees it: see SENSITIVITY);
 a person in the family; an addendum to a standard note; a transfer request *to the
 user's team*; a running group case discussion of the case's allocated team with the
-case on its agenda (DISCUSSION: only that team's members may join it).
+case on its agenda (DISCUSSION: only that team's members may join it); the
+administration site (ADMIN_SITE: its index, and the list and a record's page of every
+model registered in it). The administration site answers to the account, not to any
+case, so its row is tabled once per role, in the role's own standing (ALLOCATED for
+the case roles, ORG_WIDE for IG officers and administrators); administrators are
+staff superusers, as the demo seed makes its administrator.
 
 Outcomes:
     ALLOW / DENY            the action succeeds / is refused (404 or a refusal, nothing
-                            written);
+                            written; for the administration site: every page sends the
+                            user to its sign-in page, and shows nothing);
     FULL / PLACEHOLDER / HIDDEN
                             for a note: body readable / "Restricted note — agency, date"
                             only / not even listed;
@@ -59,6 +65,7 @@ NOTES = (STANDARD, RESTRICTED_SAME, RESTRICTED_OTHER, SEALED_NAMED, SEALED_NOT_N
 
 CASE, PERSON, ADDENDUM, TRANSFER = "case", "person", "addendum", "transfer"
 DISCUSSION = "discussion"
+ADMIN_SITE = "admin_site"
 
 # actions
 LIST, VIEW, ADD_NOTE, SEARCH, EXPORT, ACCESS_LIST, REQUEST_TRANSFER, BREAK_GLASS_OPEN = (
@@ -67,6 +74,7 @@ LIST, VIEW, ADD_NOTE, SEARCH, EXPORT, ACCESS_LIST, REQUEST_TRANSFER, BREAK_GLASS
 LIVE_JOIN, LIVE_DRAFT_SAVE, LIVE_RECEIPT = "live_join", "live_draft_save", "live_receipt"
 EDIT_RECORD, RUN, LIVE_RECORD_EDIT = "edit_record", "run", "live_record_edit"
 FINALISE, AMEND, HISTORY, SHARE, DECIDE = "finalise", "amend", "history", "share", "decide"
+ADMINISTER = "administer"
 #: Actions checked over the socket (tests/test_access_matrix_live.py); the rest over HTTP.
 LIVE_ACTIONS = frozenset({LIVE_JOIN, LIVE_DRAFT_SAVE, LIVE_RECEIPT, LIVE_RECORD_EDIT})
 
@@ -195,9 +203,15 @@ _ORG_WIDE = {
     (TRANSFER, DECIDE): (DENY, DENY),
 }
 
+# The administration site, once per role (see the header): only administrators get in,
+# and even they see no note body on any of its pages.
+_ADMIN_SITE_CASE_ROLES = {(ADMIN_SITE, ADMINISTER): (DENY, DENY)}
+_ADMIN_SITE_ORG_WIDE = {(ADMIN_SITE, ADMINISTER): (DENY, ALLOW)}  # (IG officer, administrator)
+
 TABLE = {
-    ALLOCATED: _ALLOCATED, OTHER_TEAM: _OTHER_TEAM, KEYWORKER: _KEYWORKER, HANDOVER: _HANDOVER,
-    BREAK_GLASS: _BREAK_GLASS, ORG_WIDE: _ORG_WIDE,
+    ALLOCATED: {**_ALLOCATED, **_ADMIN_SITE_CASE_ROLES}, OTHER_TEAM: _OTHER_TEAM,
+    KEYWORKER: _KEYWORKER, HANDOVER: _HANDOVER, BREAK_GLASS: _BREAK_GLASS,
+    ORG_WIDE: {**_ORG_WIDE, **_ADMIN_SITE_ORG_WIDE},
 }
 
 
@@ -254,6 +268,7 @@ ENDPOINTS = {
     "discussions:move": (DISCUSSION, RUN),
     "discussions:agenda": (DISCUSSION, RUN),
     "discussions:sign_off": (DISCUSSION, RUN),
+    "admin:*": (ADMIN_SITE, ADMINISTER),  # every page of the administration site
 }
 #: Routes outside the matrix (no case data, or one person's own list), and the tests
 #: that cover them.
@@ -275,7 +290,6 @@ OUTSIDE_CASE_DATA = {
     "audit:*": "tests/audit/test_ig_pages.py::test_every_ig_page_refuses_every_other_role",
     "login": "tests/audit (sign-in audit) and tests/workspace/test_page_hardening.py",
     "logout": "tests/audit (sign-out audit)",
-    "admin:*": "tests/workspace/test_admin.py (administrators only, no note bodies)",
 }
 
 #: Every live socket route and message type, and the matrix row that covers it.

@@ -4,14 +4,21 @@ a route has no row.
 
 One test per (role, relationship, user) checks every HTTP row of that combination and
 reports every mismatch at once; socket rows are in tests/test_access_matrix_live.py.
+The administration site's row walks every page in `admin_pages` (every registered
+model), once per user of every role.
 """
 
 import datetime
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from casenotes.actions import (
     do_add_keyworker,
@@ -21,11 +28,20 @@ from casenotes.actions import (
     do_open_break_glass,
     do_request_transfer,
 )
-from casenotes.models import Addendum, Case, CaseNote, CaseTransfer, Person
+from casenotes.models import (
+    Addendum,
+    Case,
+    CaseGroupObjectPermission,
+    CaseNote,
+    CaseTransfer,
+    CaseUserObjectPermission,
+    Person,
+)
 from casenotes.permissions import policy
 from discussions.actions import do_schedule_discussion, do_start_discussion
 from discussions.models import Section
-from teams.models import CASE_ROLES, Role
+from teams.actions import do_save_user
+from teams.models import CASE_ROLES, Agency, Membership, Role, Team
 from tests import access_matrix as am
 from tests.casenotes import policy_matrix as pm
 from tests.casenotes.test_permissions import _note_for as note_for_sensitivity
@@ -86,15 +102,60 @@ def build_relationships(world) -> dict:
     return {**relationships, "incoming_transfer": incoming, "discussions": discussions}
 
 
+def make_administrators_staff(world) -> None:
+    """The administrators' accounts made staff superusers, as the demo seed makes its
+    administrator (and as an administrator does for a colleague in the admin)."""
+    for user in world.pair(Role.ADMINISTRATOR):
+        account = get_user_model().objects.get(pk=user.pk)  # the shared object stays as it is
+        account.is_staff = account.is_superuser = True
+        do_save_user(acting_user=world.bootstrap_admin, user=account,
+                     changed_fields=["is_staff", "is_superuser"])
+
+
 @pytest.fixture(scope="module")
 def cases(module_world, django_db_blocker):
     with django_db_blocker.unblock():
-        return build_relationships(module_world)
+        made = build_relationships(module_world)
+        make_administrators_staff(module_world)
+        return made
 
 
 @pytest.fixture
 def world(module_world, db):
     return module_world
+
+
+def admin_pages(world, case) -> list[tuple[str, list[str]]]:
+    """Every page of the administration site the matrix walks, each with what it shows
+    an administrator: the index (a link to every registered model's list); for every
+    registered model its list (a link to the record chosen below) and, if it has any
+    record, that record's page; and the case's history. The records chosen are the
+    case under test and its permissions, its team and that team's group, an agency, and
+    the account and membership of someone outside the team; other models give their
+    first record."""
+    outsider = world.locality_users[Role.TEAM_MANAGER]
+    chosen = {
+        Case: case, Team: case.allocated_team, Group: case.allocated_team.group,
+        Agency: world.agency_of(world.team_manager),
+        Membership: world.memberships[outsider.pk], get_user_model(): outsider,
+        CaseGroupObjectPermission: CaseGroupObjectPermission.objects.filter(
+            content_object=case).order_by("pk").first(),
+        CaseUserObjectPermission: CaseUserObjectPermission.objects.filter(
+            content_object=case).order_by("pk").first(),
+    }
+    index, pages = [], []
+    for model in admin.site._registry:
+        name = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        changelist = reverse(f"{name}_changelist")
+        index.append(f'href="{changelist}"')
+        record = chosen.get(model) or model._default_manager.order_by("pk").first()
+        if record is None:
+            pages.append((changelist, []))
+            continue
+        change = reverse(f"{name}_change", args=[record.pk])
+        pages += [(changelist, [f'href="{change}"']), (change, [escape(str(record))])]
+    pages.append((reverse("admin:casenotes_case_history", args=[case.pk]), [escape(str(case))]))
+    return [(reverse("admin:index"), index), *pages]
 
 
 def _combinations():
@@ -255,6 +316,8 @@ class Checker:
             return am.ALLOW if shown else am.DENY
         if obj == am.DISCUSSION:
             return self.discussion_outcome(action)
+        if obj == am.ADMIN_SITE and action == am.ADMINISTER:
+            return self.admin_outcome()
         if obj == am.TRANSFER and action == am.DECIDE:
             response = client.post(self.url("transfer_decide", self.transfer.pk), {
                 "decision": "reject", "decision_reason": "Not enough capacity this month."})
@@ -265,6 +328,38 @@ class Checker:
             return am.DENY if response.status_code == 404 and not rejected else (
                 f"status {response.status_code}")
         return f"no check for {obj} {action}"
+
+    def admin_outcome(self) -> str:
+        """ALLOW: every page of the administration site is shown with its records, and
+        no note or addendum body is on any of them. DENY: every page sends the user to
+        the site's sign-in page, and neither the answer nor that page shows its records."""
+        self.note(am.STANDARD)  # at least one note body on the case to look for
+        bodies = [*CaseNote.objects.values_list("body", flat=True),
+                  *Addendum.objects.values_list("body", flat=True)]
+        sign_in = reverse("admin:login")
+        outcomes = set()
+        for url, shows in admin_pages(self.world, self.case):
+            response = self.client.get(url)
+            page = response.content.decode()
+            if any(text in page for body in bodies for text in (body, escape(body))):
+                return f"a note body on {url}"
+            if response.status_code == 200:
+                missing = [marker for marker in shows if marker not in page]
+                if missing:
+                    return f"{url} shown without {missing}"
+                outcomes.add(am.ALLOW)
+                continue
+            target = urlsplit(response.get("Location", ""))
+            if response.status_code == 302 and target.path == sign_in and parse_qs(
+                    target.query).get("next") == [url]:
+                page += self.client.get(response["Location"]).content.decode()
+                shown = [marker for marker in shows if marker in page]
+                if shown:
+                    return f"{url} refused, but showed {shown}"
+                outcomes.add(am.DENY)
+                continue
+            return f"{url}: status {response.status_code}"
+        return outcomes.pop() if len(outcomes) == 1 else "some pages shown, some refused"
 
     def discussion_outcome(self, action: str) -> str:
         discussion, client = self.discussion, self.client

@@ -103,6 +103,23 @@ def test_finding_the_person_shows_name_birth_date_and_reference_only(world, ig_c
     assert AuditAction.SAR_PRODUCED not in watch.actions()
 
 
+def test_finding_the_person_is_audited_with_the_people_shown(world, ig_client, held):
+    watch = AuditWatch()
+    ig_client.get(reverse("audit:subject_access"), {"q": "Walsh"})
+    entry = watch.one(AuditAction.SEARCHED)
+    assert entry.actor_id == world.user(Role.IG_OFFICER).pk
+    assert entry.object_type == "sar_search"
+    assert str(held["dean"].pk) in entry.reason
+    assert watch.actions() == [AuditAction.SEARCHED]
+
+
+def test_a_search_too_short_to_run_shows_nobody_and_records_nothing(world, ig_client, held):
+    watch = AuditWatch()
+    page = ig_client.get(reverse("audit:subject_access"), {"q": "Wa"}).content.decode()
+    assert "Dean Walsh" not in page
+    assert watch.new() == []
+
+
 @pytest.mark.parametrize("reference", ["", "x", "has spaces", "=cmd|' /C calc'!A0", "a" * 41])
 def test_a_bad_reference_is_refused_and_produces_nothing(world, ig_client, held, reference):
     before = AuditEvent.objects.filter(action=AuditAction.SAR_PRODUCED).count()
