@@ -58,8 +58,13 @@ deps: $(PY_STAMP) $(NPM_STAMP)
 
 # --- assets, database, demo data -----------------------------------------------------
 
-assets: $(NPM_STAMP)
+# Rebuilt only when its sources change, so two `make test` at once never build together.
+ASSETS := workspace/static/build/app.css
+assets: $(ASSETS)
+
+$(ASSETS): $(NPM_STAMP) frontend/app.scss frontend/build.mjs
 	npm run build --silent
+	touch $@
 
 migrate: $(PY_STAMP)
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
