@@ -91,8 +91,11 @@ def _after(request, discussion: Discussion, anchor: str = ""):
     return response
 
 
-def _run(request, discussion_id, do, success: str, **kwargs):
-    discussion = policy.access_discussion(request.user, discussion_id, Action.RUN_DISCUSSION)
+def _run(request, discussion_id, do, success: str, *, discussion=None, **kwargs):
+    """Run one of the manager's actions; `discussion` when the view has already asked
+    the policy for it (asking twice would audit a refusal twice)."""
+    if discussion is None:
+        discussion = policy.access_discussion(request.user, discussion_id, Action.RUN_DISCUSSION)
     try:
         do(acting_user=request.user, discussion=discussion, **kwargs)
     except ValidationError as error:
@@ -134,7 +137,7 @@ def move(request, discussion_id):
     discussion = policy.access_discussion(request.user, discussion_id, Action.RUN_DISCUSSION)
     item = _item(discussion, request.POST.get("item"))
     return _run(request, discussion_id, actions.do_move_to_item,
-                f"Now discussing {item.case.reference}.", item=item)
+                f"Now discussing {item.case.reference}.", discussion=discussion, item=item)
 
 
 @login_required

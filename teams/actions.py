@@ -167,6 +167,34 @@ def do_set_password(*, acting_user, user, password: str | None, keep_session: st
     return user
 
 
+@transaction.atomic
+def do_change_own_password(*, user, current_password: str, new_password: str,
+                           keep_session: str | None):
+    """A person changes their own password. The one they have must be right, and the new
+    one must pass the password rules (AUTH_PASSWORD_VALIDATORS). Every other session of
+    theirs ends and its open pages' live connections close; `keep_session`, the session
+    they changed it in, stays signed in."""
+    from django.contrib.auth.password_validation import validate_password
+
+    if not user.is_active:
+        raise PermissionDenied("This account has been deactivated.")
+    if not current_password or not user.check_password(current_password):
+        raise ValidationError({"current_password": "Your current password is not right. Enter it again."})
+    if new_password == current_password:
+        raise ValidationError({"new_password": "Enter a new password, not the one you have now."})
+    try:
+        validate_password(new_password, user)
+    except ValidationError as weak:
+        raise ValidationError({"new_password": weak.messages}) from weak
+    user.set_password(new_password)
+    user._history_user = user
+    user.save(update_fields=["password"])
+    record(actor=actor_for(user), action=AuditAction.PASSWORD_CHANGED, object_type="user",
+           object_id=user.pk, reason="changed by the user")
+    _end_sessions(user, user, "password changed by the user", keep=keep_session)
+    return user
+
+
 # --- two-factor sign-in (teams/two_factor.py) --------------------------------------------
 
 BACKUP_CODES = 10

@@ -1,5 +1,10 @@
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
 
 from audit.actions import record
 from audit.models import AuditAction
@@ -21,3 +26,49 @@ def team_detail(request, team_id):
         "can_schedule": policy.can(request.user, Action.SCHEDULE_DISCUSSION, team),
         **team_discussions(team),
     })
+
+
+class PasswordChangeForm(forms.Form):
+    """What the page asks; teams.actions.do_change_own_password checks the password itself."""
+
+    current_password = forms.CharField(
+        strip=False, max_length=4096, error_messages={"required": "Enter your current password."})
+    new_password = forms.CharField(
+        strip=False, max_length=4096, error_messages={"required": "Enter a new password."})
+    new_password_again = forms.CharField(
+        strip=False, max_length=4096, error_messages={"required": "Enter the new password again."})
+
+    def clean(self):
+        data = super().clean()
+        if data.get("new_password") and data.get("new_password_again") and (
+                data["new_password"] != data["new_password_again"]):
+            self.add_error("new_password_again",
+                           "The two new passwords are different. Enter the same one twice.")
+        return data
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def password_change(request):
+    """Change one's own password: this session stays signed in, every other one ends."""
+    from teams.actions import do_change_own_password
+
+    form = PasswordChangeForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = do_change_own_password(
+                user=request.user, current_password=form.cleaned_data["current_password"],
+                new_password=form.cleaned_data["new_password"],
+                keep_session=request.session.session_key)
+        except ValidationError as refused:
+            for field, errors in refused.message_dict.items():
+                for message in errors:
+                    form.add_error(field, message)
+        else:
+            update_session_auth_hash(request, user)  # this session stays; its key is renewed
+            messages.success(request, "Your password has been changed. You have been signed out "
+                                      "everywhere else.")
+            return redirect("casenotes:caseload")
+    return render(request, "registration/password_change.html", {"form": form, "nav": "account"},
+                  status=400 if form.errors else 200)
+

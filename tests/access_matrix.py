@@ -276,6 +276,7 @@ OUTSIDE_CASE_DATA = {
     "two_factor_verify": "tests/teams/test_two_factor.py (the signed-in user's own sign-in)",
     "two_factor_setup": "tests/teams/test_two_factor.py (the signed-in user's own device)",
     "keep_alive": "tests/workspace/test_sessions.py (the signed-in user's own session)",
+    "password_change": "tests/teams/test_password_change.py (the signed-in user's own password)",
     "healthz": "tests/workspace/test_health.py (no case data, no sign-in)",
     "discussions:schedule": "tests/discussions/test_actions.py (only the team's managers) and "
                             "tests/discussions/test_views.py",

@@ -5,6 +5,7 @@ from django.shortcuts import render
 from django.urls import path
 
 from teams import two_factor
+from teams.views import password_change
 from workspace.sessions import keep_alive
 
 
@@ -40,6 +41,7 @@ urlpatterns = [
         authentication_form=SignInForm, redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("keep-alive/", keep_alive, name="keep_alive"),
+    path("password/", password_change, name="password_change"),
     path("two-factor/", two_factor.verify, name="two_factor_verify"),
     path("two-factor/setup/", two_factor.setup, name="two_factor_setup"),
 ]

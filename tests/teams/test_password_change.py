@@ -1,6 +1,7 @@
-"""An administrator's password change for a user is audited and ends every session of
-that user (their open pages' live connections close); changing one's own keeps the
-session it was done in."""
+"""A password change is audited and ends the user's sessions (their open pages' live
+connections close): an administrator's change for a user ends all of them; a change of
+one's own, by an administrator in the admin or by anyone on the "Change password" page,
+keeps the session it was done in."""
 
 import pytest
 from django.test import Client
@@ -67,3 +68,84 @@ async def test_a_password_change_closes_the_users_open_live_connections_within_s
                                                   user=world.social_worker, password=NEW_PASSWORD)
     assert await asyncio.wait_for(tab.closed(timeout=5), timeout=6) == CLOSE_REFUSED
     assert time.monotonic() - started < 5
+
+
+# --- changing one's own password --------------------------------------------------------
+
+def change_own(client, current=PASSWORD, new=NEW_PASSWORD, again=None):
+    return client.post(reverse("password_change"), {
+        "current_password": current, "new_password": new,
+        "new_password_again": new if again is None else again})
+
+
+def test_changing_ones_own_password_keeps_this_session_ends_the_others_and_is_audited(world):
+    user = world.social_worker
+    here, elsewhere = signed_in(user), signed_in(user)
+    page = here.get(reverse("password_change"))
+    assert page.status_code == 200 and "Change your password" in page.content.decode()
+
+    response = change_own(here)
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+    assert here.get("/").status_code == 200  # still signed in here
+    assert elsewhere.get("/").status_code == 302  # signed out there
+    changed = AuditEvent.objects.get(action=AuditAction.PASSWORD_CHANGED, object_id=str(user.pk))
+    assert changed.actor_id == user.pk
+    ended = AuditEvent.objects.get(action=AuditAction.SESSIONS_ENDED, object_id=str(user.pk))
+    assert ended.reason.startswith("1 session(s)")
+    assert user.history.first().history_user_id == user.pk
+    assert NEW_PASSWORD not in changed.reason and NEW_PASSWORD not in ended.reason
+
+
+@pytest.mark.parametrize(("current", "new", "again", "field", "message"), [
+    ("not-my-password-1", NEW_PASSWORD, None, "current_password", "Your current password is not right"),
+    ("", NEW_PASSWORD, None, "current_password", "Enter your current password"),
+    (PASSWORD, "", "", "new_password", "Enter a new password"),
+    (PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "x", "new_password_again", "The two new passwords are different"),
+    (PASSWORD, "short-1", None, "new_password", "at least 12 characters"),
+    (PASSWORD, "123456789012345", None, "new_password", "entirely numeric"),
+    (PASSWORD, PASSWORD, None, "new_password", "not the one you have now"),
+], ids=["wrong current", "no current", "no new", "different twice", "too short", "all numbers", "same"])
+def test_a_refused_password_change_says_why_and_changes_nothing(world, current, new, again, field, message):
+    user = world.social_worker
+    here, elsewhere = signed_in(user), signed_in(user)
+    before = AuditEvent.objects.count()
+
+    response = change_own(here, current=current, new=new, again=again)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "There is a problem" in page and message in page
+    assert f'id="id_{field}-error"' in page
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+    assert AuditEvent.objects.count() == before
+    assert elsewhere.get("/").status_code == 200  # nobody signed out
+
+
+def test_changing_ones_own_password_needs_a_sign_in(world):
+    response = Client().post(reverse("password_change"), {
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD})
+    assert response.status_code == 302 and reverse("login") in response["Location"]
+
+
+def test_the_header_links_to_the_password_change_page(world):
+    page = signed_in(world.social_worker).get("/").content.decode()
+    assert f'href="{reverse("password_change")}"' in page
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_changing_ones_own_password_closes_ones_pages_open_elsewhere_within_seconds(rooms, world):
+    import asyncio
+    import time
+
+    from asgiref.sync import sync_to_async
+
+    tab = await rooms.open(world.case.pk, world.social_worker)
+    here = await sync_to_async(signed_in)(world.social_worker)
+    started = time.monotonic()
+    response = await sync_to_async(change_own)(here)
+    assert response.status_code == 302
+    assert await asyncio.wait_for(tab.closed(timeout=5), timeout=6) == CLOSE_REFUSED
+    assert time.monotonic() - started < 5
+
