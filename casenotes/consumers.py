@@ -334,7 +334,8 @@ class CaseRoomConsumer(LiveSocket):
         once (`delivered`)."""
         if not self.resumed or self.access is None:
             return
-        replay = await database_sync_to_async(events.replay)(self.access, self.checked_to)
+        replay = await database_sync_to_async(events.replay)(
+            self.access, self.checked_to, sent=tuple(self.delivered))
         if replay.reload:
             await self.send_json({"type": "reload", "message": "Much has changed since this "
                                   "page was loaded. Reload the page to see it all."})
@@ -487,7 +488,7 @@ def _reading_agency(access) -> int | None:
 
 
 def _seconds_to_next_check(access) -> float:
-    regular = float(settings.LIVE_RECHECK_SECONDS)
+    regular = live.recheck_interval()
     if access is None or access.expires_at is None:
         return regular
     # A moment after the end, so the check sees it ended.

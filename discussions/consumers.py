@@ -162,7 +162,7 @@ class DiscussionRoomConsumer(LiveSocket):
 
     async def _recheck_periodically(self):
         while True:
-            await asyncio.sleep(float(settings.LIVE_RECHECK_SECONDS))
+            await asyncio.sleep(live.recheck_interval())
             try:
                 if not await self._recheck(rejoin=True):
                     return

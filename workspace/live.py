@@ -18,10 +18,12 @@ Groups:
 
 import asyncio
 import logging
+import random
 from functools import partial
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,20 @@ def discussion_group(discussion_id: int) -> str:
 
 def discussion_item_group(discussion_id: int, item_id: int) -> str:
     return f"discussion.{discussion_id}.item.{item_id}"
+
+
+#: The share of LIVE_RECHECK_SECONDS a connection's periodic re-check may come early.
+RECHECK_SPREAD = 0.25
+
+
+def recheck_interval() -> float:
+    """Seconds until a live connection's next periodic re-check: LIVE_RECHECK_SECONDS at
+    most, at random down to three quarters of it. Connections opened together (after a
+    deploy, or Redis returning) would otherwise re-check together for as long as they
+    stay open, every check of a room queued at once on its process's database thread,
+    ahead of the deliveries' audit entries."""
+    regular = float(settings.LIVE_RECHECK_SECONDS)
+    return regular * (1 - RECHECK_SPREAD * random.random())  # noqa: S311 (timing, not secrets)
 
 
 def send_on_commit(group: str, message: dict) -> None:
