@@ -155,6 +155,8 @@ class CaseRoomConsumer(LiveSocket):
         self.checked_to = 0  # the event number the periodic catch-up looks after
         self.rate = RateLimit(settings.LIVE_RATE_BURST, settings.LIVE_RATE_PER_SECOND)
         self.recheck_task = None
+        self.next_check_at = None  # the event loop's time of the next periodic check
+        self.check_sooner = asyncio.Event()  # set when an earlier end of access is learnt
         self.request_ctx = request_context_for(self.scope)
         context.activate(self.request_ctx)
         await self.accept()
@@ -230,8 +232,16 @@ class CaseRoomConsumer(LiveSocket):
         """The safety net behind pushed re-checks, and the end of access that ends by
         time alone (break-glass, a hand-over, a keyworker's end date): the next check is
         due at that moment if it comes before the regular one."""
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(_seconds_to_next_check(self.access))
+            wait = _seconds_to_next_check(self.access)
+            self.next_check_at = loop.time() + wait
+            self.check_sooner.clear()
+            try:
+                await asyncio.wait_for(self.check_sooner.wait(), timeout=wait)
+                continue  # access (adopted already) now ends sooner: plan the wait again
+            except TimeoutError:
+                pass
             try:
                 access = await database_sync_to_async(self._current_access)()
                 if access is None:
@@ -435,6 +445,11 @@ class CaseRoomConsumer(LiveSocket):
             await self._refuse()
         elif self.access is not None:
             await self._use_access(access)
+            # A pushed change may bring the end of access nearer than the next check.
+            until_end = _seconds_to_end(access)
+            if until_end is not None and self.next_check_at is not None and (
+                    asyncio.get_running_loop().time() + until_end < self.next_check_at):
+                self.check_sooner.set()
 
     # --- helpers -----------------------------------------------------------------------
     async def _deliver(self, event: dict):
@@ -487,13 +502,18 @@ def _reading_agency(access) -> int | None:
     return None if access.is_break_glass else access.agency_id
 
 
+def _seconds_to_end(access) -> float | None:
+    """Seconds until a moment after access ends by time alone (so a check then sees it
+    ended), or None when it does not."""
+    if access is None or access.expires_at is None:
+        return None
+    return (access.expires_at - timezone.now()).total_seconds() + 0.05
+
+
 def _seconds_to_next_check(access) -> float:
     regular = live.recheck_interval()
-    if access is None or access.expires_at is None:
-        return regular
-    # A moment after the end, so the check sees it ended.
-    until_end = (access.expires_at - timezone.now()).total_seconds() + 0.05
-    return max(0.05, min(regular, until_end))
+    until_end = _seconds_to_end(access)
+    return regular if until_end is None else max(0.05, min(regular, until_end))
 
 
 def _invalid(errors: dict) -> dict:

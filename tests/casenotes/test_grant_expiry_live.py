@@ -39,6 +39,7 @@ from tests.casenotes.rooms import (  # noqa: F401 (fixtures)
     rooms_fixture,
 )
 from tests.helpers import AuditWatch
+from workspace import live
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -215,4 +216,36 @@ async def test_a_break_glass_socket_closes_when_the_window_ends(world, rooms, se
 
     victim_tab, colleague_tab = await _open_room(world, rooms, case, user, colleague, colleague)
     await _assert_closed_when_access_ends(world, rooms, case, user, victim_tab, colleague,
+                                          colleague_tab, colleague, ends)
+
+
+# --- an end brought nearer while the socket is open -----------------------------------------
+
+async def test_an_end_brought_nearer_while_the_socket_is_open_closes_it_at_the_new_end(world, rooms):
+    """The socket's check is planned for the end it knew (the end of today). A change
+    pushed to it (`access.recheck`) that brings the end within seconds must close it
+    then, not at the next periodic check (600 s away here)."""
+    case = world.other_case
+    manager = world.locality_users[Role.TEAM_MANAGER]
+    colleague = world.locality_users[Role.SOCIAL_WORKER]
+    keyworker = world.user(Role.RECOVERY_WORKER)
+    await rooms.client_for(keyworker)
+    await rooms.client_for(colleague)
+    grant = await db(do_add_keyworker)(acting_user=manager, case=case, user=keyworker,
+                                       until=timezone.localdate())
+    victim_tab, colleague_tab = await _open_room(world, rooms, case, keyworker, colleague,
+                                                 colleague)
+    ends = _ends()
+
+    @db
+    def bring_the_end_nearer():
+        # As in (a), the stored end is moved directly (the action takes whole days); the
+        # change is then pushed to the keyworker's sockets as the actions push theirs.
+        assert CaseGrant.objects.filter(pk=grant.pk).update(expires_at=ends) == 1
+        assert CaseUserObjectPermission.objects.filter(grant=grant).update(expires_at=ends) == 2
+        live.notify_access_changed(keyworker.pk)
+
+    await bring_the_end_nearer()
+    await victim_tab.ping()  # the pushed re-check has been handled; still open
+    await _assert_closed_when_access_ends(world, rooms, case, keyworker, victim_tab, colleague,
                                           colleague_tab, colleague, ends)
