@@ -9,6 +9,7 @@ addressed to an audience this connection belongs to (casenotes.events).
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -17,6 +18,7 @@ from collections import deque
 from datetime import timedelta
 from importlib import import_module
 
+import redis.exceptions
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -49,6 +51,11 @@ except ImportError:  # pragma: no cover (another ASGI server)
 #: The one close code for every refusal and for access ending: a client cannot tell a
 #: missing case from a forbidden one.
 CLOSE_REFUSED = 4403
+#: The channel layer (Redis) cannot be reached: the page reconnects with its backoff and
+#: catches up from the database once it can.
+CLOSE_LAYER_DOWN = 1011
+#: What channels-redis raises when Redis is down or restarting.
+LAYER_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 PRESENCE_TTL = timedelta(seconds=90)
 
 
@@ -110,17 +117,29 @@ class LiveSocket(AsyncWebsocketConsumer):
     async def __call__(self, scope, receive, send):
         """If the consumer dies (the channel layer failing under it, say), Channels never
         calls `disconnect`: clean up here, so no re-check loop keeps a dead connection
-        present and in its groups."""
+        present and in its groups.
+
+        Redis down is an outage, not a fault in this code: every open connection of the
+        process ends at once, each with one warning line (not a traceback) and the close
+        code CLOSE_LAYER_DOWN. Anything else still reaches the server as an error."""
+        layer_down = None
         try:
             await super().__call__(scope, receive, send)
+        except LAYER_DOWN as error:
+            layer_down = error
+            logger.warning("live connection closed: the channel layer cannot be reached (%s: %s)",
+                           type(error).__name__, error)
         finally:
             if self.recheck_task is not None:
                 self.recheck_task.cancel()
             if self.present:
                 try:
-                    await self.disconnect(1011)
+                    await self.disconnect(CLOSE_LAYER_DOWN)
                 except Exception:
                     logger.warning("cleaning up a failed live connection failed", exc_info=True)
+        if layer_down is not None:
+            with contextlib.suppress(Exception):  # the browser may have gone already
+                await send({"type": "websocket.close", "code": CLOSE_LAYER_DOWN})
 
     async def _error(self, code: str, message: str):
         await self.send_json({"type": "error", "code": code, "message": message})
