@@ -9,7 +9,6 @@ addressed to an audience this connection belongs to (casenotes.events).
 """
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -52,8 +51,9 @@ except ImportError:  # pragma: no cover (another ASGI server)
 #: missing case from a forbidden one.
 CLOSE_REFUSED = 4403
 #: The channel layer (Redis) cannot be reached: the page reconnects with its backoff and
-#: catches up from the database once it can.
-CLOSE_LAYER_DOWN = 1011
+#: catches up from the database once it can. (An application's close code must be 1000
+#: or 3000-4999: Daphne's WebSocket library refuses 1011 from it.)
+CLOSE_LAYER_DOWN = 4503
 #: What channels-redis raises when Redis is down or restarting.
 LAYER_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 PRESENCE_TTL = timedelta(seconds=90)
@@ -138,8 +138,13 @@ class LiveSocket(AsyncWebsocketConsumer):
                 except Exception:
                     logger.warning("cleaning up a failed live connection failed", exc_info=True)
         if layer_down is not None:
-            with contextlib.suppress(Exception):  # the browser may have gone already
+            try:
                 await send({"type": "websocket.close", "code": CLOSE_LAYER_DOWN})
+            except SocketGone:
+                pass  # the browser has gone already
+            except Exception:
+                logger.warning("closing a live connection after the channel layer failed "
+                               "did not work", exc_info=True)
 
     async def _error(self, code: str, message: str):
         await self.send_json({"type": "error", "code": code, "message": message})

@@ -388,6 +388,14 @@ class Room:
                 self.frames.append(frame)
         return self.frames[start:]
 
+    async def close_code(self) -> int:
+        """Wait for the server to close the socket; the code it sent."""
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            for _ in range(MAX_FRAMES):
+                await asyncio.wait_for(self.ws.recv(), timeout=TIMEOUT)
+        assert closed.value.rcvd is not None, "the connection dropped without a close frame"
+        return closed.value.rcvd.code
+
     async def closed_by_server(self) -> None:
         """The server went away: the socket closes (the page would reconnect)."""
         with pytest.raises(websockets.ConnectionClosed):
@@ -469,3 +477,25 @@ def test_a_client_reconnecting_after_a_server_restart_gets_what_it_missed_once(w
         driver.run(again.quiet(1.0))
         assert [f["seq"] for f in again.about(missed.pk)] == [missed_seq]
         assert [f for f in again.frames if f["type"] in {"error", "reload"}] == []
+
+
+def test_a_page_on_a_real_server_is_closed_with_its_code_at_once_when_redis_goes(
+        world, driver, redis_server, tmp_path):
+    """The consumer closes the socket itself when Redis goes, and Daphne's WebSocket
+    library accepts only 1000 and 3000-4999 from an application: with any other code the
+    close is dropped, and the page would find out only when its ping went unanswered
+    (45 s later) instead of reconnecting at once."""
+    case, manager = world.case, world.team_manager
+    sessionid = signed_in(manager).cookies[django_settings.SESSION_COOKIE_NAME].value
+    port, log = free_port(), tmp_path / "daphne.log"
+
+    with daphne_server(port=port, env={"REDIS_URL": redis_server.url}, log_path=log):
+        room, _, _ = driver.open(port, case.pk, sessionid, events.last_seq(case.pk))
+        started = time.monotonic()
+        redis_server.stop()
+        assert driver.run(room.close_code()) == CLOSE_LAYER_DOWN
+        assert time.monotonic() - started < 5
+    logged = log.read_text()
+    assert "live connection closed: the channel layer cannot be reached" in logged
+    assert "Exception inside application" not in logged
+
