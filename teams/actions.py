@@ -167,18 +167,26 @@ def do_set_password(*, acting_user, user, password: str | None, keep_session: st
     return user
 
 
-@transaction.atomic
-def do_change_own_password(*, user, current_password: str, new_password: str,
-                           keep_session: str | None):
-    """A person changes their own password. The one they have must be right, and the new
-    one must pass the password rules (AUTH_PASSWORD_VALIDATORS). Every other session of
-    theirs ends and its open pages' live connections close; `keep_session`, the session
-    they changed it in, stays signed in."""
+def do_change_own_password(*, request, current_password: str, new_password: str):
+    """A person changes their own password (`request.user`). The one they have must be
+    right, and the new one must pass the password rules (AUTH_PASSWORD_VALIDATORS).
+    Every other session of theirs ends and its open pages' live connections close; the
+    session of `request` stays signed in.
+
+    The current password is checked as a sign-in is, through `authenticate`, before
+    anything is written: a wrong one is a failed sign-in, audited (LOGIN_FAILED) and
+    counted towards the account's lock-out (django-axes), so a session left open cannot
+    be used to guess the password and take the account over."""
+    from django.contrib.auth import authenticate
     from django.contrib.auth.password_validation import validate_password
 
+    user = request.user
     if not user.is_active:
         raise PermissionDenied("This account has been deactivated.")
-    if not current_password or not user.check_password(current_password):
+    if not current_password:
+        raise ValidationError({"current_password": "Enter your current password."})
+    checked = authenticate(request, username=user.get_username(), password=current_password)
+    if checked is None or checked.pk != user.pk:
         raise ValidationError({"current_password": "Your current password is not right. Enter it again."})
     if new_password == current_password:
         raise ValidationError({"new_password": "Enter a new password, not the one you have now."})
@@ -186,12 +194,13 @@ def do_change_own_password(*, user, current_password: str, new_password: str,
         validate_password(new_password, user)
     except ValidationError as weak:
         raise ValidationError({"new_password": weak.messages}) from weak
-    user.set_password(new_password)
-    user._history_user = user
-    user.save(update_fields=["password"])
-    record(actor=actor_for(user), action=AuditAction.PASSWORD_CHANGED, object_type="user",
-           object_id=user.pk, reason="changed by the user")
-    _end_sessions(user, user, "password changed by the user", keep=keep_session)
+    with transaction.atomic():
+        user.set_password(new_password)
+        user._history_user = user
+        user.save(update_fields=["password"])
+        record(actor=actor_for(user), action=AuditAction.PASSWORD_CHANGED, object_type="user",
+               object_id=user.pk, reason="changed by the user")
+        _end_sessions(user, user, "password changed by the user", keep=request.session.session_key)
     return user
 
 

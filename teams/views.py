@@ -57,9 +57,8 @@ def password_change(request):
     if request.method == "POST" and form.is_valid():
         try:
             user = do_change_own_password(
-                user=request.user, current_password=form.cleaned_data["current_password"],
-                new_password=form.cleaned_data["new_password"],
-                keep_session=request.session.session_key)
+                request=request, current_password=form.cleaned_data["current_password"],
+                new_password=form.cleaned_data["new_password"])
         except ValidationError as refused:
             for field, errors in refused.message_dict.items():
                 for message in errors:

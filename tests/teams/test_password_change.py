@@ -119,8 +119,33 @@ def test_a_refused_password_change_says_why_and_changes_nothing(world, current, 
     assert f'id="id_{field}-error"' in page
     user.refresh_from_db()
     assert user.check_password(PASSWORD)
-    assert AuditEvent.objects.count() == before
+    written = list(AuditEvent.objects.order_by("id")[before:].values_list("action", "actor_label"))
+    # A wrong current password is a failed sign-in (see the lock-out test below);
+    # anything else the form refuses writes nothing.
+    assert written == ([(AuditAction.LOGIN_FAILED, user.username)] if current == "not-my-password-1"
+                       else [])
     assert elsewhere.get("/").status_code == 200  # nobody signed out
+
+
+def test_guessing_the_current_password_locks_the_account_like_failed_sign_ins(world, settings):
+    """A session left open must not let someone guess the password and take the
+    account over: wrong current passwords count as failed sign-ins (django-axes)."""
+    user = world.social_worker
+    here = signed_in(user)  # the test client's login() has no request for django-axes
+    settings.AXES_ENABLED = True
+    settings.AXES_FAILURE_LIMIT = 3
+    for attempt in range(3):
+        change_own(here, current=f"a-guess-{attempt}-xyz")
+    response = change_own(here)  # now even the right password is refused
+    assert response.status_code == 429
+    assert "locked" in response.content.decode()
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+    actions = list(AuditEvent.objects.filter(actor_label=user.username)
+                   .values_list("action", flat=True))
+    assert actions.count(AuditAction.LOGIN_FAILED) >= 3
+    assert AuditAction.LOGIN_LOCKED_OUT in actions
+    assert not AuditEvent.objects.filter(action=AuditAction.PASSWORD_CHANGED).exists()
 
 
 def test_changing_ones_own_password_needs_a_sign_in(world):
