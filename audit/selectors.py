@@ -212,4 +212,3 @@ def sar_candidates(user, query: str) -> list:
            reason=f"subject access search: {len(people)} people shown "
                   f"{sorted(p.pk for p in people)[:40]}")
     return people
-

@@ -351,13 +351,8 @@ class CaseRoomConsumer(LiveSocket):
 
     async def on_resume(self, message: messages.Resume):
         replay = await database_sync_to_async(events.replay)(self.access, message.after)
-        failed = await self._deliver_many(replay.messages)
-        if replay.reload:
-            await self.send_json({"type": "reload", "message": "Much has changed since this "
-                                  "page was loaded. Reload the page to see it all."})
+        await self._send_replay(replay)
         self.resumed = True
-        # Catch-up from here on starts before anything that could not be sent.
-        self.checked_to = min(failed) - 1 if failed else replay.checked_to
         await self.send_json({"type": "synced",
                               "seq": max([message.after, replay.checked_to, *self.delivered])})
 
@@ -370,11 +365,15 @@ class CaseRoomConsumer(LiveSocket):
             return
         replay = await database_sync_to_async(events.replay)(
             self.access, self.checked_to, sent=tuple(self.delivered))
+        await self._send_replay(replay)
+
+    async def _send_replay(self, replay: events.Replay):
+        """Send a replay (or the reload instruction it holds instead); the next catch-up
+        starts before anything that could not be sent."""
+        failed = await self._deliver_many(replay.messages)
         if replay.reload:
             await self.send_json({"type": "reload", "message": "Much has changed since this "
                                   "page was loaded. Reload the page to see it all."})
-            return
-        failed = await self._deliver_many(replay.messages)
         self.checked_to = min(failed) - 1 if failed else replay.checked_to
 
     async def on_writing(self, message: messages.Writing):

@@ -93,7 +93,7 @@ def _after(request, discussion: Discussion, anchor: str = ""):
 
 def _run(request, discussion_id, do, success: str, *, discussion=None, **kwargs):
     """Run one of the manager's actions; `discussion` when the view has already asked
-    the policy for it (asking twice would audit a refusal twice)."""
+    the policy for it (no second check and its queries)."""
     if discussion is None:
         discussion = policy.access_discussion(request.user, discussion_id, Action.RUN_DISCUSSION)
     try:

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods
 from audit.actions import record
 from audit.models import AuditAction
 from casenotes.permissions import Action, policy
+from casenotes.views.notes import _add_action_errors
 from discussions.selectors import team_discussions
 from teams.selectors import actor_for, team_members
 
@@ -60,9 +61,7 @@ def password_change(request):
                 request=request, current_password=form.cleaned_data["current_password"],
                 new_password=form.cleaned_data["new_password"])
         except ValidationError as refused:
-            for field, errors in refused.message_dict.items():
-                for message in errors:
-                    form.add_error(field, message)
+            _add_action_errors(form, refused)
         else:
             update_session_auth_hash(request, user)  # this session stays; its key is renewed
             messages.success(request, "Your password has been changed. You have been signed out "
