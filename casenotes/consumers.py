@@ -30,7 +30,7 @@ from django.utils.crypto import constant_time_compare
 from audit import context
 from audit.actions import Pending
 from audit.models import AuditAction
-from casenotes import actions, deliveries, events, messages
+from casenotes import actions, deliveries, events, messages, relay
 from casenotes.models import Case, CaseNote, Person, RoomPresence
 from casenotes.permissions import NotFound, policy
 from teams import two_factor
@@ -38,9 +38,10 @@ from workspace import live, sessions
 
 logger = logging.getLogger(__name__)
 
-#: Notices from the channel layer handled without the per-message database hop (a note
-#: delivery's audit entry is written in a batch, casenotes/deliveries.py).
-_NO_DATABASE = frozenset({"case.event", "room.presence", "room.writing"})
+#: What a room's audiences are sent, handed to each connection by the process's relay
+#: (casenotes/relay.py) without Channels' per-message database hop (a note delivery's
+#: audit entry is written in a batch, casenotes/deliveries.py).
+ROOM_NOTICES = frozenset({"case.event", "room.presence", "room.writing"})
 
 try:  # what Daphne raises when sending to a socket the browser has closed
     from autobahn.exception import Disconnected as SocketGone
@@ -150,8 +151,11 @@ class LiveSocket(AsyncWebsocketConsumer):
         await self.send_json({"type": "error", "code": code, "message": message})
 
     async def send_json(self, content: dict):
+        await self.send_text(json.dumps(content))
+
+    async def send_text(self, text: str):
         try:
-            await self.send(text_data=json.dumps(content))
+            await self.send(text_data=text)
         except SocketGone:
             # The browser has gone; the disconnect that follows cleans up.
             pass
@@ -168,7 +172,7 @@ class LiveSocket(AsyncWebsocketConsumer):
 
 
 class CaseRoomConsumer(LiveSocket):
-    no_database = _NO_DATABASE
+    no_database = ROOM_NOTICES
 
     async def connect(self):
         self.access = None
@@ -206,11 +210,25 @@ class CaseRoomConsumer(LiveSocket):
         wanted = self._groups(access)
         for group in self.joined_groups:
             if group not in wanted:
-                await self.channel_layer.group_discard(group, self.channel_name)
+                await self._discard(group)
         for group in wanted:
             if rejoin or group not in self.joined_groups:
-                await self.channel_layer.group_add(group, self.channel_name)
+                await self._add(group)
         self.joined_groups = wanted
+
+    async def _add(self, group: str) -> None:
+        """A room's audience is joined through the process's relay; the user's own group
+        (access re-checks) by this connection's channel."""
+        if group == live.user_group(self.user_id):
+            await self.channel_layer.group_add(group, self.channel_name)
+        else:
+            await relay.for_this_loop(self.channel_layer, hand_to).join(group, self)
+
+    async def _discard(self, group: str) -> None:
+        if group == live.user_group(self.user_id):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        else:
+            await relay.for_this_loop(self.channel_layer, hand_to).leave(group, self)
 
     def _groups(self, access) -> list[str]:
         groups = [live.case_group(self.case_id), live.viewer_group(self.case_id, self.user_id),
@@ -313,7 +331,7 @@ class CaseRoomConsumer(LiveSocket):
     async def _leave_groups(self):
         for group in self.joined_groups:
             try:
-                await self.channel_layer.group_discard(group, self.channel_name)
+                await self._discard(group)
             except Exception:
                 # Left behind, the membership expires with the layer's group_expiry.
                 logger.warning("leaving group %s failed", group, exc_info=True)
@@ -381,7 +399,7 @@ class CaseRoomConsumer(LiveSocket):
         label = self.access.user.first_name or self.access.user.get_username()
         if membership is not None:
             label = f"{label} ({membership.agency.short_name})"
-        await self.channel_layer.group_send(live.case_group(self.case_id), {
+        await live.group_send(self.channel_layer, live.case_group(self.case_id), {
             "type": "room.writing", "user": self.user_id, "label": label, "active": message.active,
         })
 
@@ -440,23 +458,25 @@ class CaseRoomConsumer(LiveSocket):
                 "saved_at": timezone.localtime(note.updated_at).strftime("%H:%M:%S")}
 
     # --- from the channel layer (no database access) ------------------------------------
-    async def case_event(self, event):
-        if self.access is None:
-            return  # refused: a notice already on its way is dropped
+    def _wants(self, event: dict) -> bool:
+        """False for a placeholder this viewer already has the full entry of."""
         skip = event.get("skip")
-        if skip and (skip["user"] == self.user_id
-                     or skip["agency"] == _reading_agency(self.access)
-                     or (skip["managers"] and self.access.is_case_manager)):
-            return
-        await self._deliver(event)
+        return not (skip and (skip["user"] == self.user_id
+                              or skip["agency"] == _reading_agency(self.access)
+                              or (skip["managers"] and self.access.is_case_manager)))
 
-    async def room_presence(self, event):
-        if self.access is None:
-            return
+    async def case_event(self, notice: dict):
+        """Room notices come through the relay; one sent to this connection's own
+        channel is handled the same way."""
+        await hand_to([(notice, [self])])
+
+    room_presence = room_writing = case_event
+
+    async def _show_presence(self, event):
         await self.send_json({"type": "presence", "people": event["people"]})
 
-    async def room_writing(self, event):
-        if self.access is not None and event["user"] != self.user_id:
+    async def _show_writing(self, event):
+        if event["user"] != self.user_id:
             await self.send_json({"type": "writing", "label": event["label"],
                                   "user": event["user"], "active": event["active"]})
 
@@ -475,32 +495,10 @@ class CaseRoomConsumer(LiveSocket):
                 self.check_sooner.set()
 
     # --- helpers -----------------------------------------------------------------------
-    async def _deliver(self, event: dict):
-        await self._deliver_many([event])
-
-    async def _deliver_many(self, events_: list[dict]):
-        """Send events not sent before, in order. Each one carrying a note (in full or
-        as a placeholder) is audited first, in one batch with the process's other
-        deliveries; one that could not be audited is not sent. Returns the numbers of
-        those not sent for that reason (the next catch-up tries them again)."""
-        if self.access is None:
-            return set()
-        fresh = [e for e in events_ if e["seq"] not in self.delivered]
-        batch = deliveries.for_this_loop()
-        pending = [self._delivery_entry(e) for e in fresh]
-        written = await asyncio.gather(*(batch.record(p) if p else _already(True)
-                                         for p in pending))
-        failed = set()
-        for event, ok in zip(fresh, written, strict=True):
-            if not ok:
-                failed.add(event["seq"])
-                continue
-            if self.access is None or event["seq"] in self.delivered:
-                continue
-            self.delivered.append(event["seq"])
-            payload = {k: v for k, v in event.items() if k not in {"type", "skip"}}
-            await self.send_json({"type": "event", **payload})
-        return failed
+    async def _deliver_many(self, events_: list[dict]) -> set[int]:
+        """Deliver events to this connection (`deliver`); the numbers of those that
+        could not be audited, so were not sent."""
+        return {event["seq"] for _, event in await deliver([(self, e) for e in events_])}
 
     def _delivery_entry(self, event: dict):
         if event.get("level") not in ("full", "placeholder") or "note" not in event:
@@ -511,12 +509,60 @@ class CaseRoomConsumer(LiveSocket):
 
     async def _broadcast_presence(self):
         people = await database_sync_to_async(_presence)(self.case_id)
-        await self.channel_layer.group_send(live.case_group(self.case_id),
-                                            {"type": "room.presence", "people": people})
+        await live.group_send(self.channel_layer, live.case_group(self.case_id),
+                              {"type": "room.presence", "people": people})
 
 
-async def _already(value):
-    return value
+async def hand_to(handed: list[tuple[dict, list[CaseRoomConsumer]]]) -> None:
+    """What the process's relay hands out (casenotes/relay.py): (notice, connections)
+    pairs, in order. Presence and writing go straight out; the case events each
+    connection may have are delivered together (`deliver`: one audit batch)."""
+    pairs = []
+    for notice, connections in handed:
+        kind = notice.get("type")
+        for connection in connections:
+            if connection.access is None:
+                continue  # refused: a notice already on its way is dropped
+            if kind == "room.presence":
+                await _each(connection, connection._show_presence(notice))
+            elif kind == "room.writing":
+                await _each(connection, connection._show_writing(notice))
+            elif kind == "case.event" and connection._wants(notice):
+                pairs.append((connection, notice))
+    await deliver(pairs)
+
+
+async def deliver(pairs: list[tuple[CaseRoomConsumer, dict]]) -> list[tuple[CaseRoomConsumer, dict]]:
+    """Send each (connection, event) not sent on that connection before, in order. Each
+    event carrying a note (in full or as a placeholder) is audited first, all of them in
+    one batch with the process's other deliveries; one that could not be audited is not
+    sent. Returns the pairs not sent for that reason (the catch-up tries them again).
+    An event's frame is encoded once, however many connections it goes to."""
+    fresh = [(c, e) for c, e in pairs if c.access is not None and e["seq"] not in c.delivered]
+    entries = [c._delivery_entry(e) for c, e in fresh]
+    written = iter(await deliveries.for_this_loop().record([x for x in entries if x is not None]))
+    failed, frames = [], {}
+    for (connection, event), entry in zip(fresh, entries, strict=True):
+        if entry is not None and not next(written):
+            failed.append((connection, event))
+            continue
+        if connection.access is None or event["seq"] in connection.delivered:
+            continue
+        connection.delivered.append(event["seq"])
+        frame = frames.get(id(event))
+        if frame is None:
+            frame = frames[id(event)] = json.dumps({"type": "event", **{
+                k: v for k, v in event.items() if k not in {"type", "skip", "group"}}})
+        await _each(connection, connection.send_text(frame))
+    return failed
+
+
+async def _each(connection, sending) -> None:
+    """One connection's send, among many: a fault in it must not stop the others'."""
+    try:
+        await sending
+    except Exception:
+        logger.exception("a live notice could not be sent on a connection")
 
 
 def _reading_agency(access) -> int | None:

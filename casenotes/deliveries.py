@@ -3,9 +3,10 @@ viewer over a live connection leaves one access-log entry, written BEFORE it is 
 
 Writing one entry per viewer per notice, one at a time, would cost a database round
 trip per viewer. Instead the consumers of one process hand their entries to a batch:
-it waits a few milliseconds for the rest of that notice's viewers, writes them all in
-one transaction (audit.actions.record_many: one INSERT, hash-chained), and only then
-lets each consumer send. If the batch cannot be written, nothing in it is sent (fail
+the process's relay (casenotes/relay.py) queues the entries of every viewer of what it
+hands out at once, so the batch needs no waiting window: it writes them all in one
+transaction (audit.actions.record_many: one INSERT, hash-chained), and only then are
+they sent. If the batch cannot be written, nothing in it is sent (fail
 closed); the clients catch up later, through replay, which is audited in the same way.
 """
 
@@ -18,8 +19,6 @@ from audit.actions import Pending, record_many
 
 logger = logging.getLogger(__name__)
 
-#: How long a batch waits for the other viewers of the same notice.
-WINDOW_SECONDS = 0.002
 BATCH_LIMIT = 500
 
 
@@ -28,16 +27,21 @@ class DeliveryAudit:
         self.pending: list[tuple[Pending, asyncio.Future]] = []
         self.task: asyncio.Task | None = None
 
-    async def record(self, entry: Pending) -> bool:
-        """Queue `entry`; True once it is committed, False if it could not be written."""
+    async def record(self, entries: list[Pending]) -> list[bool]:
+        """Queue `entries`; for each, True once it is committed, False if it could not
+        be written."""
+        futures = [self._queue(entry) for entry in entries]
+        return [await future for future in futures]
+
+    def _queue(self, entry: Pending) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
         self.pending.append((entry, future))
         if self.task is None or self.task.done():
             self.task = asyncio.ensure_future(self._flush())
-        return await future
+        return future
 
     async def _flush(self) -> None:
-        await asyncio.sleep(WINDOW_SECONDS)
+        await asyncio.sleep(0)  # what else is queued in this turn of the event loop joins
         while self.pending:
             batch, self.pending = self.pending[:BATCH_LIMIT], self.pending[BATCH_LIMIT:]
             try:

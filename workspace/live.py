@@ -29,8 +29,12 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
+#: The start of every case room audience's group name.
+ROOM_PREFIX = "case."
+
+
 def case_group(case_id: int) -> str:
-    return f"case.{case_id}"
+    return f"{ROOM_PREFIX}{case_id}"
 
 
 def agency_group(case_id: int, agency_id: int) -> str:
@@ -71,6 +75,15 @@ def recheck_interval() -> float:
     return regular * (1 - RECHECK_SPREAD * random.random())  # noqa: S311 (timing, not secrets)
 
 
+async def group_send(layer, group: str, message: dict) -> None:
+    """Send `message` to `group`. A case room's notices name their audience group: the
+    receiving process's relay hands them to that audience's connections
+    (casenotes/relay.py)."""
+    if group.startswith(ROOM_PREFIX):
+        message = {**message, "group": group}
+    await layer.group_send(group, message)
+
+
 def send_on_commit(group: str, message: dict) -> None:
     """Queue `message` for `group`, sent only once the current transaction commits."""
     transaction.on_commit(partial(send_now, group, message), robust=True)
@@ -88,7 +101,7 @@ def send_many(sends: list[tuple[str, dict]]) -> None:
 
     async def send_all():
         results = await asyncio.gather(
-            *(layer.group_send(group, message) for group, message in sends), return_exceptions=True
+            *(group_send(layer, group, message) for group, message in sends), return_exceptions=True
         )
         for (group, message), result in zip(sends, results, strict=True):
             if isinstance(result, Exception):

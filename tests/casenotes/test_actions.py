@@ -565,9 +565,11 @@ def test_changes_are_numbered_per_case_from_one_in_commit_order(
     assert [(m["seq"], m["kind"]) for m in to_room] == [
         (7, "note.finalised"), (8, "addendum.created"), (9, "person.added"), (10, "case.updated")]
     assert all(m["type"] == "case.event" for m in to_author + to_room)
-    # A change that is not a note carries its number and kind only: no names.
-    assert to_room[2:] == [{"type": "case.event", "seq": 9, "kind": "person.added"},
-                           {"type": "case.event", "seq": 10, "kind": "case.updated"}]
+    # A change that is not a note carries its number and kind only (and the audience it
+    # was sent to, for the receiving process's relay): no names.
+    room = case_group(case.pk)
+    assert to_room[2:] == [{"type": "case.event", "seq": 9, "kind": "person.added", "group": room},
+                           {"type": "case.event", "seq": 10, "kind": "case.updated", "group": room}]
 
 
 def test_the_event_rolls_back_with_its_change_and_numbers_stay_gap_free(
