@@ -14,6 +14,7 @@ case by the action.
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
@@ -36,6 +37,8 @@ from workspace import live
 logger = logging.getLogger(__name__)
 
 _OPEN = (Discussion.Status.SCHEDULED, Discussion.Status.IN_PROGRESS)
+#: How long a periodic check waits for its probe to come back through the channel layer.
+PROBE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ def room_access(user, discussion_id: int, *, joining: bool) -> RoomAccess | None
 class DiscussionRoomConsumer(LiveSocket):
     no_database = frozenset({"discussion.section", "discussion.actions", "discussion.kept",
                              "discussion.agenda", "discussion.status", "discussion.presence",
-                             "discussion.editing"})
+                             "discussion.editing", "discussion.probe"})
+    probe: asyncio.Future | None = None
 
     async def connect(self):
         self.access: RoomAccess | None = None
@@ -82,6 +86,9 @@ class DiscussionRoomConsumer(LiveSocket):
         context.activate(self.request_ctx)
         await self.accept()
         self.discussion_id = int(self.scope["url_route"]["kwargs"]["discussion_id"])
+        # This connection's own group: a probe sent to it comes back while the layer
+        # still has this connection in its groups (`_still_heard`).
+        self.probe_group = live.discussion_probe_group(self.discussion_id, uuid.uuid4().hex)
         self.session_key = getattr(self.scope.get("session"), "session_key", None)
         access = await database_sync_to_async(self._join)(self.scope.get("user"))
         if access is None:
@@ -127,7 +134,8 @@ class DiscussionRoomConsumer(LiveSocket):
         periodic check), join every group again: a Redis that restarted forgot them."""
         hidden = (self.access.visible - access.visible) if self.access else frozenset()
         self.access = access
-        wanted = [live.discussion_group(self.discussion_id), live.user_group(self.user_id)]
+        wanted = [live.discussion_group(self.discussion_id), live.user_group(self.user_id),
+                  self.probe_group]
         wanted += [live.discussion_item_group(self.discussion_id, item) for item in sorted(access.visible)]
         for group in self.joined_groups:
             if group not in wanted:
@@ -164,15 +172,39 @@ class DiscussionRoomConsumer(LiveSocket):
         while True:
             await asyncio.sleep(live.recheck_interval())
             try:
+                missed = self.resumed and not await self._still_heard()
                 if not await self._recheck(rejoin=True):
                     return
                 await database_sync_to_async(actions.do_touch_presence)(channel_name=self.channel_name)
+                if missed:
+                    # The layer forgot this connection's groups (Redis restarted under
+                    # it): what the room was sent meanwhile never came. The record as it
+                    # stands, as on resume; the page merges it as it does a notice.
+                    await self.send_json(await database_sync_to_async(self._snapshot)())
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("periodic access re-check failed; closing")
                 await self._refuse()
                 return
+
+    async def _still_heard(self) -> bool:
+        """Whether the channel layer still has this connection in its groups: a probe
+        sent to the connection's own group comes back. A Redis that restarted has
+        forgotten every group; a layer that cannot be reached at all is not this check's
+        to report (the connection's own channel fails and closes it)."""
+        self.probe = asyncio.get_running_loop().create_future()
+        try:
+            await self.channel_layer.group_send(self.probe_group, {"type": "discussion.probe"})
+            await asyncio.wait_for(asyncio.shield(self.probe), PROBE_SECONDS)
+            return True
+        except TimeoutError:
+            return False
+        except Exception:
+            logger.warning("probing the channel layer failed", exc_info=True)
+            return True
+        finally:
+            self.probe = None
 
     # --- leaving -------------------------------------------------------------------------
     async def disconnect(self, code):
@@ -322,6 +354,10 @@ class DiscussionRoomConsumer(LiveSocket):
     async def access_recheck(self, event):
         if self.access is not None:
             await self._recheck()
+
+    async def discussion_probe(self, event):
+        if self.probe is not None and not self.probe.done():
+            self.probe.set_result(True)
 
     async def _broadcast_presence(self):
         people = await database_sync_to_async(_presence)(self.discussion_id)

@@ -13,7 +13,9 @@ Groups:
 - `user.<user id>`: all of one person's connections (access re-checks);
 - `discussion.<id>`: everyone with a group case discussion open (agenda, presence);
 - `discussion.<id>.item.<item id>`: those in it who may see that agenda item's case
-  (its record's text, actions and kept texts).
+  (its record's text, actions and kept texts);
+- `discussion.<id>.probe.<connection>`: one connection alone, to learn whether the layer
+  still has it in its groups (a restarted Redis has forgotten them all).
 """
 
 import asyncio
@@ -59,6 +61,10 @@ def discussion_group(discussion_id: int) -> str:
 
 def discussion_item_group(discussion_id: int, item_id: int) -> str:
     return f"discussion.{discussion_id}.item.{item_id}"
+
+
+def discussion_probe_group(discussion_id: int, connection: str) -> str:
+    return f"discussion.{discussion_id}.probe.{connection}"
 
 
 #: The share of LIVE_RECHECK_SECONDS a connection's periodic re-check may come early.

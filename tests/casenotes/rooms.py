@@ -233,6 +233,15 @@ class Rooms:
             raise errors[0]
 
 
+async def forget_groups(layer) -> None:
+    """What a Redis restart does to a connection that outlives it: every group
+    membership is gone (on the in-memory layer or on Redis)."""
+    if hasattr(layer, "groups"):
+        layer.groups.clear()
+    else:
+        await layer.flush()
+
+
 def isolated_channel_layers() -> dict:
     """CHANNEL_LAYERS for one test: on Redis, a prefix of this process's own, so suites
     running side by side on one Redis never hear each other's groups."""

@@ -14,7 +14,7 @@ from casenotes import relay
 from casenotes.consumers import hand_to
 from casenotes.models import CaseNote
 from teams.models import Role
-from tests.casenotes.rooms import live_layer_fixture, rooms_fixture  # noqa: F401
+from tests.casenotes.rooms import forget_groups, live_layer_fixture, rooms_fixture  # noqa: F401
 from workspace import live
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,14 +29,6 @@ async def _members(layer, group: str) -> set[str]:
         return set(layer.groups.get(group, {}))
     connection = layer.connection(layer.consistent_hash(group))
     return {m.decode() for m in await connection.zrange(layer._group_key(group), 0, -1)}
-
-
-async def _forget_groups(layer) -> None:
-    """What a Redis restart does: every group membership is gone."""
-    if hasattr(layer, "groups"):
-        layer.groups.clear()
-    else:
-        await layer.flush()
 
 
 async def test_a_room_has_one_member_per_process_however_many_tabs_it_has_open(world, rooms):
@@ -126,7 +118,7 @@ async def test_a_process_whose_groups_the_layer_forgot_joins_them_again_at_the_n
     the_relay = relay.for_this_loop(layer, hand_to)
     group = live.case_group(world.case.pk)
 
-    await _forget_groups(layer)
+    await forget_groups(layer)
     assert await _members(layer, group) == set()
     for _ in range(50):
         await asyncio.sleep(0.05)
