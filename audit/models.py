@@ -35,6 +35,7 @@ class AuditAction(models.IntegerChoices):
     CASE_HISTORY_VIEWED = 213, "Case history viewed"
     DISCUSSION_CASE_VIEWED = 214, "Case record viewed in a group case discussion"
     ACTIONS_VIEWED = 215, "Own actions viewed"
+    CASE_FORM_VIEWED = 216, "Form naming a case opened"
     NOTE_VIEWED = 202, "Note viewed"
     TEAM_VIEWED = 203, "Team viewed"
     NOTE_FORM_VIEWED = 204, "Note form opened"

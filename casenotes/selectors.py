@@ -179,6 +179,25 @@ def transfers_for(user) -> dict:
             "manages": bool(managed)}
 
 
+def case_form(access: CaseAccess, form: str, *, person: Person | None = None) -> dict:
+    """What a form about a case shows besides its fields: the case's reference and family
+    name (and the person's name, for a form about one of them). Opening it reads them,
+    so it is audited like any read of case data; `form` says which."""
+    record(actor=access.actor, action=AuditAction.CASE_FORM_VIEWED,
+           object_type="person" if person else "case",
+           object_id=person.pk if person else access.case.pk, case_id=access.case.pk,
+           reason=form)
+    return {"access": access, "case": access.case, **({"person": person} if person else {})}
+
+
+def break_glass_form(user, case: Case) -> dict:
+    """The emergency access form, for someone off the case: the reference only (the
+    family's details are what the access is for), and that read is audited too."""
+    record(actor=actor_for(user), action=AuditAction.CASE_FORM_VIEWED, object_type="case",
+           object_id=case.pk, case_id=case.pk, reason="emergency access form")
+    return {"reference": case.reference, "case_id": case.pk}
+
+
 def transfer_page(user, transfer: CaseTransfer) -> dict:
     record(actor=actor_for(user), action=AuditAction.TRANSFERS_VIEWED, object_type="transfer",
            object_id=transfer.pk, case_id=transfer.case_id)

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from audit.actions import Pending, record_many
+from audit.actions import Pending, record, record_many
 from audit.models import AuditAction
 from casenotes.permissions import Action, CaseAccess, policy
 from discussions.models import AgendaItem, AgreedAction, Discussion, KeptText, Section
@@ -96,6 +96,18 @@ def snapshot(discussion: Discussion, visible_item_ids: set[int]) -> dict:
         }
     return {"type": "state", "status": discussion.status, "current": discussion.current_item_id,
             "items": items}
+
+
+def schedule_form(user, team: Team, cases) -> dict:
+    """The schedule form lists the open cases `user` may see, by family name and
+    reference, to choose the agenda from: an audited read, like the caseload."""
+    from teams.selectors import actor_for
+
+    shown = sorted(case.pk for case in cases)
+    record(actor=actor_for(user), action=AuditAction.CASE_FORM_VIEWED, object_type="team",
+           object_id=team.pk, reason=f"discussion schedule form: {len(shown)} cases listed; "
+                                     f"cases shown {shown[:40]}")
+    return {"team": team}
 
 
 def team_discussions(team: Team) -> dict:

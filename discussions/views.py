@@ -59,8 +59,9 @@ def schedule(request, team_id):
         form = ScheduleForm(cases=cases, members=members, initial={
             "date": now.strftime("%d/%m/%Y"), "time": "10:00", "invitees": list(members),
             "cases": [c.pk for c in cases if c.allocated_team_id == team.pk]})
-    return render(request, "discussions/schedule.html", {"team": team, "form": form},
-                  status=400 if form.errors else 200)
+    return render(request, "discussions/schedule.html", {
+        **selectors.schedule_form(request.user, team, form.fields["cases"].queryset),
+        "form": form}, status=400 if form.errors else 200)
 
 
 def _room(request, discussion: Discussion, *, status=200, errors=None, action_form=None,

@@ -131,7 +131,7 @@ def transfer_request(request, case_id):
     else:
         form = TransferRequestForm(teams=teams)
     return render(request, "casenotes/transfer_request.html", {
-        "access": access, "case": access.case, "form": form,
+        **selectors.case_form(access, "transfer request form"), "form": form,
     }, status=400 if form.errors else 200)
 
 
@@ -213,7 +213,7 @@ def break_glass(request, case_id):
             return redirect("casenotes:case_detail", case_id=case.pk)
     # Only the reference is shown: the family's details are what the access is for.
     return render(request, "casenotes/break_glass.html", {
-        "reference": case.reference, "case_id": case.pk, "form": form,
+        **selectors.break_glass_form(request.user, case), "form": form,
     }, status=400 if form.errors else 200)
 
 
@@ -270,7 +270,7 @@ def person_specialist(request, case_id, person_id):
             messages.success(request, f"Specialist agency for {person.full_name} saved.")
             return redirect("casenotes:case_detail", case_id=access.case.pk)
     return render(request, "casenotes/person_specialist.html", {
-        "access": access, "case": access.case, "person": person, "form": form,
+        **selectors.case_form(access, "specialist agency form", person=person), "form": form,
     }, status=400 if form.errors else 200)
 
 

@@ -44,6 +44,12 @@ def _reads(world, note):
         (reverse("casenotes:search") + "?q=Harper", AuditAction.SEARCHED, "search", "", None),
         (reverse("teams:team_detail", args=[world.fs_team.pk]), AuditAction.TEAM_VIEWED, "team",
          world.fs_team.pk, None),
+        (reverse("casenotes:transfer_request", args=[case]), AuditAction.CASE_FORM_VIEWED, "case",
+         case, case),
+        (reverse("casenotes:person_specialist", args=[case, world.people["kayleigh"].pk]),
+         AuditAction.CASE_FORM_VIEWED, "person", world.people["kayleigh"].pk, case),
+        (reverse("discussions:schedule", args=[world.fs_team.pk]), AuditAction.CASE_FORM_VIEWED,
+         "team", world.fs_team.pk, None),
     ]
 
 
@@ -108,3 +114,16 @@ def test_each_refused_read_leaves_exactly_one_denial(world, role):
         entry = entries[0]
         assert entry.outcome == Outcome.DENIED and entry.actor_id == user.pk
         assert entry.client_ip == "10.1.2.3" and entry.user_agent == AGENT and entry.request_id
+
+
+def test_the_emergency_access_form_leaves_one_entry_for_the_reference_it_shows(world):
+    user = world.locality_users[Role.SOCIAL_WORKER]  # off the case
+    client = Client(HTTP_USER_AGENT=AGENT, REMOTE_ADDR="10.1.2.3")
+    client.force_login(user)
+    watch = AuditWatch()
+    response = client.get(reverse("casenotes:break_glass", args=[world.case.pk]))
+    assert response.status_code == 200 and world.case.reference in response.content.decode()
+    entries = list(watch.new())
+    assert [e.action for e in entries] == [AuditAction.CASE_FORM_VIEWED]
+    _assert_fields(entries[0], user, action=AuditAction.CASE_FORM_VIEWED, object_type="case",
+                   object_id=world.case.pk, case_id=world.case.pk)

@@ -11,6 +11,15 @@ without it: that first answer proves the page does show the data the faulty one 
 not. The tests are transactional, as pages run in production (no transaction around
 the request): a view that caught the failed write and went on rendering would render
 here too, instead of tripping over a test transaction the failure had broken.
+
+A page that shows case data only when it refuses what was posted (an action whose bad
+input re-shows the room, the access list or the note) is read that way: the same
+refused POST, answered 400 with the data, then 5xx without it.
+
+Every named URL of the project is either such a read (each builder declares its URL
+name, and the test checks that the read's URL resolves to it) or exempt in NOT_READS
+with its reason; a page that is neither, or an entry naming a page that is gone, fails
+`test_every_page_is_a_proven_read_or_exempt_with_a_reason`.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import DatabaseError
 from django.test import Client
-from django.urls import reverse
+from django.urls import URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 
 from audit import actions as audit_actions
@@ -59,11 +68,26 @@ class Read:
     shows: list[str]
     post: dict | None = None
     query: dict = field(default_factory=dict)
+    status: int = 200  # 400: a refused POST that re-shows the page
 
     def fetch(self, client: Client):
         if self.post is not None:
             return client.post(self.url, self.post)
         return client.get(self.url, self.query)
+
+
+#: Every page builder, in the order written; each is marked with `reads`.
+READS = []
+
+
+def reads(url_name):
+    """Declare the URL name a builder's read fetches (checked against the URL it builds)
+    and list the builder in READS."""
+    def declare(build):
+        build.url_name = url_name
+        READS.append(build)
+        return build
+    return declare
 
 
 def _note(world):
@@ -103,63 +127,88 @@ def _started_discussion(world):
     return discussion
 
 
+def _signed_off_discussion(world):
+    """A signed-off discussion with one action agreed for the social worker."""
+    discussion = _started_discussion(world)
+    item = discussion.items.get()
+    decision = Section.objects.get(item=item, kind=Section.Kind.DECISION)
+    discussion_actions.do_save_section(acting_user=world.team_manager, section=decision,
+                                       text="Continue the plan.", version=1)
+    agreed = discussion_actions.do_add_action(
+        acting_user=world.team_manager, item=item, owner=world.social_worker,
+        description=AGREED_ACTION, due_on=timezone.localdate() + datetime.timedelta(days=7))
+    discussion_actions.do_sign_off(acting_user=world.team_manager, discussion=discussion)
+    return discussion, agreed
+
+
 # --- the pages -------------------------------------------------------------------------------
 # Each builds what its page shows and returns the read.
 
+@reads("casenotes:caseload")
 def caseload(world):
     return Read(world.social_worker, reverse("casenotes:caseload"),
                 [world.case.reference, "Harper"])
 
 
+@reads("casenotes:search")
 def search_results(world):
     return Read(world.social_worker, reverse("casenotes:search"),
                 ["Ellie Harper", "Kayleigh Harper", world.case.reference], query={"q": "Harper"})
 
 
+@reads("casenotes:case_detail")
 def case_page(world):
     _note(world)
     return Read(world.social_worker, _case_url("case_detail", world),
                 [NOTE_BODY, "Ellie Harper", "Kayleigh Harper", world.case.reference])
 
 
+@reads("casenotes:note_detail")
 def note_detail(world):
     note = _note(world)
     return Read(world.social_worker, _case_url("note_detail", world, note.pk),
                 [NOTE_BODY, ADDENDUM_BODY, "Ellie Harper"])
 
 
+@reads("casenotes:note_history")
 def note_history(world):
     note = _note(world)
     return Read(world.social_worker, _case_url("note_history", world, note.pk),
                 [NOTE_BODY, "Ellie Harper"])
 
 
+@reads("casenotes:note_create")
 def note_form(world):
     return Read(world.social_worker, _case_url("note_create", world),
                 ["Ellie Harper", "Dean Walsh"])
 
 
+@reads("casenotes:note_edit")
 def draft_edit_form(world):
     draft = world.draft(world.social_worker, body=DRAFT_BODY)
     return Read(world.social_worker, _case_url("note_edit", world, draft.pk), [DRAFT_BODY])
 
 
+@reads("casenotes:case_export")
 def case_record_export(world):
     _note(world)
     return Read(world.social_worker, _case_url("case_export", world), [NOTE_BODY])
 
 
+@reads("casenotes:case_history")
 def case_history(world):
     return Read(world.social_worker, _case_url("case_history", world),
                 ["Ellie Harper", "Dean Walsh"])
 
 
+@reads("casenotes:case_access")
 def case_access_list(world):
     opener, _ = _emergency_access(world)
     return Read(world.team_manager, _case_url("case_access", world),
                 [opener.get_full_name(), EMERGENCY_REASON])
 
 
+@reads("casenotes:transfer_list")
 def transfer_requests(world):
     do_request_transfer(acting_user=world.team_manager, case=world.case,
                         to_team=world.locality_team, reason="Risk has fallen.")
@@ -167,6 +216,7 @@ def transfer_requests(world):
                 [world.case.reference, "Harper"])
 
 
+@reads("casenotes:transfer_decide")
 def transfer_decision_page(world):
     transfer = do_request_transfer(acting_user=world.team_manager, case=world.case,
                                    to_team=world.locality_team, reason="Risk has fallen.")
@@ -175,49 +225,48 @@ def transfer_decision_page(world):
                 [world.case.reference, "Harper"])
 
 
+@reads("teams:team_detail")
 def team_page(world):
     return Read(world.social_worker, reverse("teams:team_detail", args=[world.fs_team.pk]),
                 [world.case.reference, "Harper"])
 
 
+@reads("discussions:room")
 def discussion_room(world):
     discussion = _started_discussion(world)
     return Read(world.social_worker, reverse("discussions:room", args=[discussion.pk]),
                 [SECTION_TEXT, "Ellie Harper"])
 
 
+@reads("discussions:history")
 def discussion_record_history(world):
     discussion = _started_discussion(world)
     return Read(world.social_worker, reverse("discussions:history", args=[discussion.pk]),
                 [SECTION_TEXT])
 
 
+@reads("discussions:my_actions")
 def my_actions(world):
-    discussion = _started_discussion(world)
-    item = discussion.items.get()
-    decision = Section.objects.get(item=item, kind=Section.Kind.DECISION)
-    discussion_actions.do_save_section(acting_user=world.team_manager, section=decision,
-                                       text="Continue the plan.", version=1)
-    discussion_actions.do_add_action(acting_user=world.team_manager, item=item,
-                                     owner=world.social_worker, description=AGREED_ACTION,
-                                     due_on=timezone.localdate() + datetime.timedelta(days=7))
-    discussion_actions.do_sign_off(acting_user=world.team_manager, discussion=discussion)
+    _signed_off_discussion(world)
     return Read(world.social_worker, reverse("discussions:my_actions"),
                 [AGREED_ACTION, world.case.reference])
 
 
+@reads("audit:log_search")
 def ig_access_log_search(world):
     reader = _read_by_a_practitioner(world)
     return Read(world.user(Role.IG_OFFICER), reverse("audit:log_search"), [reader],
                 query={"case": world.case.reference})
 
 
+@reads("audit:log_search")
 def ig_access_log_csv_export(world):
     reader = _read_by_a_practitioner(world)
     return Read(world.user(Role.IG_OFFICER), reverse("audit:log_search"), [reader],
                 query={"case": world.case.reference, "format": "csv"})
 
 
+@reads("audit:subject_access")
 def ig_subject_access_request(world):
     _note(world)
     return Read(world.user(Role.IG_OFFICER), reverse("audit:subject_access"),
@@ -226,23 +275,27 @@ def ig_subject_access_request(world):
                       "format": "html"})
 
 
+@reads("audit:subject_access")
 def ig_subject_access_search(world):
     return Read(world.user(Role.IG_OFFICER), reverse("audit:subject_access"),
                 ["Ellie Harper", world.case.reference], query={"q": "Harper"})
 
 
+@reads("audit:subject_access")
 def ig_subject_access_request_json(world):
     read = ig_subject_access_request(world)
     read.post["format"] = "json"
     return read
 
 
+@reads("audit:case_report")
 def ig_case_report(world):
     reader = _read_by_a_practitioner(world)
     return Read(world.user(Role.IG_OFFICER), reverse("audit:case_report", args=[world.case.pk]),
                 [reader, world.case.reference])
 
 
+@reads("audit:user_report")
 def ig_user_report(world):
     _read_by_a_practitioner(world)
     return Read(world.user(Role.IG_OFFICER),
@@ -250,18 +303,21 @@ def ig_user_report(world):
                 [world.case.reference])
 
 
+@reads("audit:alerts")
 def ig_alerts(world):
     opener, _ = _emergency_access(world)
     return Read(world.user(Role.IG_OFFICER), reverse("audit:alerts"),
                 [opener.get_username(), EMERGENCY_REASON])
 
 
+@reads("audit:break_glass_queue")
 def ig_emergency_access_queue(world):
     opener, _ = _emergency_access(world)
     return Read(world.user(Role.IG_OFFICER), reverse("audit:break_glass_queue"),
                 [opener.get_username(), world.case.reference, EMERGENCY_REASON])
 
 
+@reads("audit:break_glass_review")
 def ig_emergency_access_review(world):
     opener, grant = _emergency_access(world)
     return Read(world.user(Role.IG_OFFICER),
@@ -269,24 +325,198 @@ def ig_emergency_access_review(world):
                 [opener.get_full_name(), world.case.reference, EMERGENCY_REASON])
 
 
-READS = [caseload, search_results, case_page, note_detail, note_history, note_form,
-         draft_edit_form, case_record_export, case_history, case_access_list,
-         transfer_requests, transfer_decision_page, team_page, discussion_room,
-         discussion_record_history, my_actions, ig_access_log_search, ig_access_log_csv_export,
-         ig_subject_access_search, ig_subject_access_request, ig_subject_access_request_json,
-         ig_case_report,
-         ig_user_report, ig_alerts, ig_emergency_access_queue, ig_emergency_access_review]
+# Forms that name the family: they show the case's reference and family name (and a
+# person's name) though no note.
+
+@reads("casenotes:note_readers")
+def sealed_note_readers_form(world):
+    note = world.sealed_note(world.social_worker, body=NOTE_BODY, readers=[world.team_manager])
+    return Read(world.social_worker, _case_url("note_readers", world, note.pk),
+                [world.case.reference, "Harper family"])
+
+
+@reads("casenotes:transfer_request")
+def transfer_request_form(world):
+    return Read(world.team_manager, _case_url("transfer_request", world),
+                [world.case.reference, "Harper family"])
+
+
+@reads("casenotes:break_glass")
+def emergency_access_form(world):
+    # Someone off the case: the page names only the reference, which is still the case's.
+    return Read(world.locality_users[Role.SOCIAL_WORKER], _case_url("break_glass", world),
+                [world.case.reference])
+
+
+@reads("casenotes:person_specialist")
+def specialist_agency_form(world):
+    return Read(world.social_worker,
+                _case_url("person_specialist", world, world.people["kayleigh"].pk),
+                ["Kayleigh Harper", world.case.reference, "Harper family"])
+
+
+@reads("discussions:schedule")
+def discussion_schedule_form(world):
+    return Read(world.team_manager, reverse("discussions:schedule", args=[world.fs_team.pk]),
+                [world.case.reference, "Harper family"])
+
+
+# Actions whose refusal re-shows a page of case data: the access list, the note, the
+# discussion room, the actions list (answered 400).
+
+@reads("casenotes:lead_allocate")
+def lead_allocation_refused(world):
+    opener, _ = _emergency_access(world)
+    return Read(world.team_manager, _case_url("lead_allocate", world),
+                [opener.get_full_name(), EMERGENCY_REASON], post={"lead": ""}, status=400)
+
+
+@reads("casenotes:keyworker_add")
+def keyworker_refused(world):
+    opener, _ = _emergency_access(world)
+    return Read(world.team_manager, _case_url("keyworker_add", world),
+                [opener.get_full_name(), EMERGENCY_REASON], post={"user": ""}, status=400)
+
+
+@reads("casenotes:addendum_create")
+def addendum_refused(world):
+    note = _note(world)
+    return Read(world.social_worker, _case_url("addendum_create", world, note.pk),
+                [NOTE_BODY, ADDENDUM_BODY, "Ellie Harper"], post={"body": ""}, status=400)
+
+
+def _refused_in_room(world, name, *args, user=None, post=None, discussion=None,
+                     shows=(SECTION_TEXT, "Ellie Harper")):
+    discussion = discussion or _started_discussion(world)
+    return Read(user or world.team_manager,
+                reverse(f"discussions:{name}", args=[discussion.pk, *args]), list(shows),
+                post=post or {}, status=400)
+
+
+@reads("discussions:start")
+def discussion_start_refused(world):
+    return _refused_in_room(world, "start")  # it has already started
+
+
+@reads("discussions:cancel")
+def discussion_cancel_refused(world):
+    return _refused_in_room(world, "cancel")  # a started discussion is not cancelled
+
+
+@reads("discussions:sign_off")
+def discussion_sign_off_refused(world):
+    return _refused_in_room(world, "sign_off")  # no decision recorded
+
+
+@reads("discussions:move")
+def discussion_move_refused(world):
+    discussion = schedule(world)  # not started: there is nothing to move through
+    return _refused_in_room(world, "move", discussion=discussion,
+                            post={"item": discussion.items.get().pk},
+                            shows=("Ellie Harper", world.case.reference))
+
+
+@reads("discussions:agenda")
+def discussion_agenda_refused(world):
+    return _refused_in_room(world, "agenda", post={"operation": ""})
+
+
+@reads("discussions:section_save")
+def discussion_section_save_refused(world):
+    discussion = _started_discussion(world)
+    decision = Section.objects.get(item__discussion=discussion, kind=Section.Kind.DECISION)
+    return _refused_in_room(world, "section_save", decision.pk, user=world.social_worker,
+                            discussion=discussion, post={"text": "No version."})
+
+
+@reads("discussions:kept_resolve")
+def discussion_kept_text_refused(world):
+    discussion = _started_discussion(world)
+    worries = Section.objects.get(item__discussion=discussion, kind=Section.Kind.WORRIES)
+    kept = discussion_actions.do_save_section(
+        acting_user=world.team_manager, section=worries, text="Something else entirely.",
+        version=1, base_text="").kept
+    discussion_actions.do_resolve_kept_text(acting_user=world.team_manager, kept=kept, add=False)
+    return _refused_in_room(world, "kept_resolve", kept.pk, user=world.social_worker,
+                            discussion=discussion, post={"resolution": "add"})  # already dealt with
+
+
+@reads("discussions:action_add")
+def discussion_action_add_refused(world):
+    discussion = _started_discussion(world)
+    return _refused_in_room(world, "action_add", discussion.items.get().pk,
+                            user=world.social_worker, discussion=discussion)  # nothing filled in
+
+
+@reads("discussions:action_remove")
+def discussion_action_remove_refused(world):
+    discussion, agreed = _signed_off_discussion(world)  # the record is locked
+    return _refused_in_room(world, "action_remove", agreed.pk, user=world.social_worker,
+                            discussion=discussion, shows=(SECTION_TEXT, AGREED_ACTION))
+
+
+@reads("discussions:action_complete")
+def action_complete_refused(world):
+    _, agreed = _signed_off_discussion(world)
+    return Read(world.social_worker, reverse("discussions:action_complete", args=[agreed.pk]),
+                [AGREED_ACTION, world.case.reference], post={"outcome": "x" * 501}, status=400)
+
+
+#: Every other named URL, and why it is no read of case data.
+NOT_READS = {
+    "casenotes:case_create": "the new-case form shows the team and its members (as lead "
+                             "practitioners); a refused POST re-shows only what was typed",
+    "casenotes:transfer_withdraw": "POST only: withdraws the request and redirects to the "
+                                   "access list, with a message that names no case data",
+    "casenotes:keyworker_remove": "POST only: ends the grant and redirects to the access list, "
+                                  "with a message naming the keyworker (a colleague)",
+    "login": "the sign-in form; a signed-in user is redirected",
+    "logout": "POST only: signs out and redirects",
+    "keep_alive": "POST only: 204, or a redirect back to the page the form was on",
+    "password_change": "the user's own password form",
+    "two_factor_verify": "the user's own second sign-in step (a code form)",
+    "two_factor_setup": "the user's own authenticator set-up (QR code, key, backup codes)",
+    "healthz": "database and Redis status for load balancers: no sign-in, no case data",
+}
+
+
+def _url_names(resolver=None, namespace=(), prefix=""):
+    """Every URL pattern's full name ("casenotes:case_detail"), and each unnamed one by
+    its route, so it cannot pass unclassified. The administration site is left out: it
+    is tests/access_matrix.py's ADMIN_SITE row (no case data on any of its pages)."""
+    for entry in (resolver or get_resolver()).url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            if not namespace and entry.namespace == "admin":
+                continue
+            inner = namespace + ((entry.namespace,) if entry.namespace else ())
+            yield from _url_names(entry, inner, route)
+        elif entry.name:
+            yield ":".join((*namespace, entry.name))
+        else:
+            yield f"<unnamed {route}>"
+
+
+def test_every_page_is_a_proven_read_or_exempt_with_a_reason():
+    pages = set(_url_names())
+    covered = {build.url_name for build in READS}
+    assert sorted(pages - covered - NOT_READS.keys()) == [], (
+        "pages neither proven to fail closed here (a builder in READS) nor exempt in NOT_READS")
+    assert sorted((covered | NOT_READS.keys()) - pages) == [], "entries naming no page"
+    assert sorted(covered & NOT_READS.keys()) == [], "pages both read and exempt"
+    assert [name for name, why in NOT_READS.items() if not why.strip()] == []
 
 
 @pytest.mark.parametrize("page", READS, ids=[read.__name__ for read in READS])
 def test_a_read_whose_audit_entry_cannot_be_written_fails_and_shows_no_case_data(
         world, page, monkeypatch):
     read = page(world)
+    assert resolve(read.url).view_name == page.url_name  # the declaration cannot lie
     client = Client(raise_request_exception=False)
     client.force_login(read.user)
 
     shown = read.fetch(client)
-    assert shown.status_code == 200
+    assert shown.status_code == read.status
     text = shown.content.decode()
     assert [marker for marker in read.shows if marker not in text] == []
 
