@@ -524,9 +524,9 @@ async def hand_to(handed: list[tuple[dict, list[CaseRoomConsumer]]]) -> None:
             if connection.access is None:
                 continue  # refused: a notice already on its way is dropped
             if kind == "room.presence":
-                await _each(connection, connection._show_presence(notice))
+                await _each(connection._show_presence(notice))
             elif kind == "room.writing":
-                await _each(connection, connection._show_writing(notice))
+                await _each(connection._show_writing(notice))
             elif kind == "case.event" and connection._wants(notice):
                 pairs.append((connection, notice))
     await deliver(pairs)
@@ -553,11 +553,11 @@ async def deliver(pairs: list[tuple[CaseRoomConsumer, dict]]) -> list[tuple[Case
         if frame is None:
             frame = frames[id(event)] = json.dumps({"type": "event", **{
                 k: v for k, v in event.items() if k not in {"type", "skip", "group"}}})
-        await _each(connection, connection.send_text(frame))
+        await _each(connection.send_text(frame))
     return failed
 
 
-async def _each(connection, sending) -> None:
+async def _each(sending) -> None:
     """One connection's send, among many: a fault in it must not stop the others'."""
     try:
         await sending
