@@ -6,8 +6,8 @@ trip per viewer. Instead the consumers of one process hand their entries to a ba
 the process's relay (casenotes/relay.py) queues the entries of every viewer of what it
 hands out at once, so the batch needs no waiting window: it writes them all in one
 transaction (audit.actions.record_many: one INSERT, hash-chained), and only then are
-they sent. If the batch cannot be written, nothing in it is sent (fail
-closed); the clients catch up later, through replay, which is audited in the same way.
+they sent. If the batch cannot be written, nothing in it is sent (fail closed); the
+clients catch up later, through replay, which is audited in the same way.
 """
 
 import asyncio
@@ -16,6 +16,7 @@ import logging
 from channels.db import database_sync_to_async
 
 from audit.actions import Pending, record_many
+from workspace import live
 
 logger = logging.getLogger(__name__)
 
@@ -55,16 +56,6 @@ class DeliveryAudit:
                     future.set_result(written)
 
 
-_by_loop: dict[int, DeliveryAudit] = {}
-
-
 def for_this_loop() -> DeliveryAudit:
-    """One batcher per event loop (a server process has one; tests start many)."""
-    loop = asyncio.get_running_loop()
-    audit = _by_loop.get(id(loop))
-    if audit is None or getattr(audit, "loop", None) is not loop:
-        audit = DeliveryAudit()
-        audit.loop = loop
-        _by_loop.clear()  # loops of finished tests are gone
-        _by_loop[id(loop)] = audit
-    return audit
+    """The process's batcher (one per event loop)."""
+    return live.per_loop("delivery audit", DeliveryAudit)

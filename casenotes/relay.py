@@ -20,6 +20,8 @@ still gets its room's notices in order.
 import asyncio
 import logging
 
+from workspace import live
+
 logger = logging.getLogger(__name__)
 
 #: Seconds between attempts to receive again while the channel layer cannot be reached.
@@ -121,17 +123,6 @@ class RoomRelay:
                 logger.exception("live notices could not be handed to this process's connections")
 
 
-_by_loop: dict[int, RoomRelay] = {}
-
-
 def for_this_loop(layer, hand_to) -> RoomRelay:
-    """One relay per event loop and channel layer (a server process has one of each;
-    tests start many)."""
-    loop = asyncio.get_running_loop()
-    relay = _by_loop.get(id(loop))
-    if relay is None or relay.loop is not loop or relay.layer is not layer:
-        relay = RoomRelay(layer, hand_to)
-        relay.loop = loop
-        _by_loop.clear()  # loops of finished tests are gone
-        _by_loop[id(loop)] = relay
-    return relay
+    """The process's relay (one per event loop and channel layer)."""
+    return live.per_loop("room relay", lambda: RoomRelay(layer, hand_to), key=layer)

@@ -14,7 +14,7 @@ from audit.models import AuditAction
 from casenotes.permissions import Action, CaseAccess, policy
 from discussions.models import AgendaItem, AgreedAction, Discussion, KeptText, Section
 from teams.models import Team
-from teams.selectors import team_members
+from teams.selectors import actor_for, team_members
 
 
 @dataclass
@@ -101,9 +101,7 @@ def snapshot(discussion: Discussion, visible_item_ids: set[int]) -> dict:
 def schedule_form(user, team: Team, cases) -> dict:
     """The schedule form lists the open cases `user` may see, by family name and
     reference, to choose the agenda from: an audited read, like the caseload."""
-    from teams.selectors import actor_for
-
-    shown = sorted(case.pk for case in cases)
+    shown = sorted(cases.values_list("pk", flat=True))
     record(actor=actor_for(user), action=AuditAction.CASE_FORM_VIEWED, object_type="team",
            object_id=team.pk, reason=f"discussion schedule form: {len(shown)} cases listed; "
                                      f"cases shown {shown[:40]}")
@@ -139,8 +137,6 @@ def my_actions(user) -> dict:
     todo = [t for t in tasks if t.action.state == AgreedAction.State.OPEN]
     done = sorted((t for t in tasks if t.action.state == AgreedAction.State.DONE),
                   key=lambda t: t.action.completed_at, reverse=True)[:20]
-    from teams.selectors import actor_for
-
     actor = actor_for(user)
     record_many([Pending(actor=actor, action=AuditAction.ACTIONS_VIEWED, object_type="case",
                          object_id=case_id, case_id=case_id) for case_id in sorted(visible_ids)]

@@ -60,7 +60,7 @@ def schedule(request, team_id):
             "date": now.strftime("%d/%m/%Y"), "time": "10:00", "invitees": list(members),
             "cases": [c.pk for c in cases if c.allocated_team_id == team.pk]})
     return render(request, "discussions/schedule.html", {
-        **selectors.schedule_form(request.user, team, form.fields["cases"].queryset),
+        **selectors.schedule_form(request.user, team, cases),
         "form": form}, status=400 if form.errors else 200)
 
 

@@ -67,6 +67,19 @@ def discussion_probe_group(discussion_id: int, connection: str) -> str:
     return f"discussion.{discussion_id}.probe.{connection}"
 
 
+_per_loop: dict[str, tuple] = {}
+
+
+def per_loop(name: str, make, *, key=None):
+    """One `make()` per running event loop (a server process has one; tests start
+    many), built again when the loop, or `key`, is not the one it was built for."""
+    loop = asyncio.get_running_loop()
+    held = _per_loop.get(name)
+    if held is None or held[0] is not loop or held[1] is not key:
+        held = _per_loop[name] = (loop, key, make())
+    return held[2]
+
+
 #: The share of LIVE_RECHECK_SECONDS a connection's periodic re-check may come early.
 RECHECK_SPREAD = 0.25
 
