@@ -91,8 +91,10 @@ def _actor(acting_user, team: Team):
 
 def _agenda_case_errors(acting_user, cases: Iterable[Case]) -> list[str]:
     errors = []
+    cases = list(cases)
+    accesses = policy.discussion_case_accesses(acting_user, cases)
     for case in cases:
-        access = policy.discussion_case_access(acting_user, case)
+        access = accesses[case.pk]
         if access is None or not access.can_contribute:
             errors.append(f"You cannot add {case.reference} to the agenda: you are not working on it.")
         elif not case.is_open:
@@ -549,10 +551,11 @@ def do_sign_off(*, acting_user, discussion: Discussion) -> Discussion:
     members = {m.user_id for m in team_members(discussion.team)}
     errors: list[str] = []
     bodies: dict[int, str] = {}
+    case_accesses = policy.discussion_case_accesses(acting_user, [item.case for item in items])
     accesses: dict[int, CaseAccess] = {}
     for item in items:
         ref = item.case.reference
-        access = accesses[item.pk] = policy.discussion_case_access(acting_user, item.case)
+        access = accesses[item.pk] = case_accesses[item.case_id]
         if access is None or not access.can_contribute or access.membership is None:
             errors.append(f"{ref}: you can no longer add to this case, so its record cannot be filed.")
             continue

@@ -33,8 +33,9 @@ class ItemView:
 
 def item_accesses(user, discussion: Discussion) -> dict[int, CaseAccess | None]:
     """Each agenda item's case access for `user` (None: reference only)."""
-    items = discussion.items.select_related("case__allocated_team").order_by("position")
-    return {item.pk: policy.discussion_case_access(user, item.case) for item in items}
+    items = list(discussion.items.select_related("case__allocated_team").order_by("position"))
+    accesses = policy.discussion_case_accesses(user, [item.case for item in items])
+    return {item.pk: accesses[item.case_id] for item in items}
 
 
 def _items(discussion: Discussion):
@@ -54,8 +55,10 @@ def room(user, discussion: Discussion, *, audit: bool = True) -> dict:
     audited (one entry per case shown)."""
     running = discussion.is_running
     views: list[ItemView] = []
-    for item in _items(discussion):
-        access = policy.discussion_case_access(user, item.case)
+    items = list(_items(discussion))
+    accesses = policy.discussion_case_accesses(user, [item.case for item in items])
+    for item in items:
+        access = accesses[item.case_id]
         view = ItemView(item=item, access=access,
                         can_edit=bool(access and access.can_contribute and running))
         if access is not None:
@@ -165,8 +168,10 @@ def record_history(user, discussion: Discussion) -> dict:
     from casenotes.selectors import versions_with_changes
 
     entries, shown = [], []
-    for item in discussion.items.select_related("case").order_by("position"):
-        access = policy.discussion_case_access(user, item.case)
+    items = list(discussion.items.select_related("case").order_by("position"))
+    accesses = policy.discussion_case_accesses(user, [item.case for item in items])
+    for item in items:
+        access = accesses[item.case_id]
         if access is None:
             continue
         shown.append((item, access))

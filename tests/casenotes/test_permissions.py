@@ -6,15 +6,19 @@ import datetime
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditAction, Outcome
 from casenotes.actions import (
     do_add_addendum,
+    do_add_keyworker,
     do_add_person,
     do_close_case,
     do_create_case,
     do_finalise_note,
+    do_open_break_glass,
     do_update_draft,
 )
 from casenotes.models import Case, CaseNote, Person
@@ -426,6 +430,44 @@ def test_visible_cases_is_one_query(world, django_assert_num_queries):
         cases = list(policy.visible_cases(world.user(Role.RECOVERY_WORKER)))
     assert len(cases) == 6
     assert world.case in cases and world.other_case not in cases
+
+
+def test_case_accesses_answers_for_many_cases_in_three_queries_as_case_access_does_for_one(
+        world):
+    """The batch the discussion room and its page use decides each case exactly as the
+    one-case check does (team, hand-over, keyworker, emergency access, none), and its
+    cost does not grow with the number of cases."""
+    tm, lm = world.team_manager, world.locality_users[Role.TEAM_MANAGER]
+    extra = [do_create_case(acting_user=tm, reference=f"FS-2025-20{n}", family_name=f"Family {n}",
+                            category=Case.Category.CHILD_IN_NEED, team=world.fs_team)
+             for n in range(4)]
+    keyworker = world.user(Role.PROBATION_OFFICER)
+    do_add_keyworker(acting_user=lm, case=world.other_case, user=keyworker)
+    outsider = world.locality_users[Role.SOCIAL_WORKER]
+    do_open_break_glass(acting_user=outsider, case=extra[0], reason_code="immediate_risk")
+    cases = [world.case, world.other_case, *extra]
+    users = [*world.fs_members(), *world.locality_members(), world.user(Role.IG_OFFICER)]
+    decided = 0
+    for user in users:
+        with CaptureQueriesContext(connection) as queries:
+            batch = policy.case_accesses(user, cases)
+        assert len(queries) <= 3, [q["sql"] for q in queries]
+        assert batch == {case.pk: policy.case_access(user, case) for case in cases}
+        decided += sum(access is not None for access in batch.values())
+    assert batch[world.case.pk] is None  # the IG officer: no case content by role
+    assert policy.case_accesses(keyworker, cases)[world.other_case.pk].can_view
+    assert policy.case_accesses(outsider, cases)[extra[0].pk].is_break_glass
+    assert policy.discussion_case_accesses(outsider, cases)[extra[0].pk] is None
+    assert 0 < decided < len(users) * len(cases)
+
+
+def test_case_accesses_denies_every_case_when_the_check_fails(world, monkeypatch):
+    def broken(user):
+        raise RuntimeError("the membership table cannot be read")
+
+    monkeypatch.setattr("casenotes.permissions.active_case_memberships", broken)
+    found = policy.case_accesses(world.social_worker, [world.case, world.other_case])
+    assert found == {world.case.pk: None, world.other_case.pk: None}
 
 
 def _levels(access):
