@@ -52,38 +52,46 @@ dropped at the end, on error and on SIGTERM too. Exit status 0 when both targets
 measured.
 """
 
-import argparse
 import contextlib
 import cProfile
 import datetime
-import gc
 import io
 import itertools
-import math
-import os
-import platform
 import pstats
 import random
-import re
 import signal
-import subprocess
 import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import (
+    BenchError,
+    Deadline,
+    StatementTimer,
+    add_pg_admin_url,
+    alarm_after,
+    bench_env,
+    describe_machine,
+    drop_at_end,
+    explain,
+    gc_paused,
+    log,
+    make_parser,
+    manage,
+    on_sigterm,
+    open_scratch_postgres,
+    percentile,
+    set_statement_timeout,
+    setup_django,
+    starting_load,
+    statement_label,
+)
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DB_NAME = "bench_audit"
 CASE_REFERENCE = "FS-24-0117"
 WRITER = "social.worker"
 IG_OFFICER = "ig.officer"
 TARGET_SEARCH_RATIO = 1.5
 TARGET_SAVE_RATIO = 0.7
-SUBPROCESS_WAIT = 300
-STATEMENT_TIMEOUT_MS = 60_000
 COPY_CHUNK = 50_000
 SPAN_DAYS = 730
 #: Filler ids: users and cases that are not in the scratch database's own tables (an
@@ -112,101 +120,6 @@ _BROWSERS = ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTM
              "Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
              "Version/17.6 Mobile/15E148 Safari/604.1"]
 _SURNAMES = ["Ashworth", "Begum", "Cole", "Hartley", "Kingsford", "Oakes", "Whitby", "Pemberton"]
-
-
-class BenchError(Exception):
-    """The benchmark could not run (exit status 2)."""
-
-
-class Deadline:
-    def __init__(self, seconds: float):
-        self.end = time.monotonic() + seconds
-
-    def left(self) -> float:
-        return self.end - time.monotonic()
-
-    def check(self, what: str) -> None:
-        if self.left() <= 0:
-            raise BenchError(f"out of time ({what}); raise --budget or lower the sizes")
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); nan for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def require_loopback(url: str, what: str) -> None:
-    host = urlsplit(url).hostname
-    if host not in LOOPBACK:
-        raise BenchError(f"{what} must be on loopback (127.0.0.1), not {host!r}")
-
-
-@contextlib.contextmanager
-def gc_paused():
-    """No garbage collection while a short phase is timed (a full collection in this
-    process would be the benchmark's noise, not the database's)."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-# --- the scratch database -------------------------------------------------------------
-
-class ScratchDatabase:
-    def __init__(self, admin_url: str):
-        require_loopback(admin_url, "PostgreSQL")
-        self.admin_url = admin_url
-        try:
-            self.server_version = self._admin("SHOW server_version")
-        except Exception as error:
-            raise BenchError(f"PostgreSQL at {admin_url} does not answer ({error})") from error
-
-    @property
-    def url(self) -> str:
-        return urlsplit(self.admin_url)._replace(path=f"/{DB_NAME}").geturl()
-
-    def _admin(self, sql: str):
-        import psycopg
-
-        with psycopg.connect(self.admin_url, connect_timeout=3, autocommit=True) as conn:
-            conn.execute("SET statement_timeout = 60000")
-            cursor = conn.execute(sql)
-            return cursor.fetchone()[0] if cursor.description else None
-
-    def create(self) -> None:
-        self._admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        self._admin(f"CREATE DATABASE {DB_NAME}")
-
-    def drop(self) -> None:
-        self._admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-
-
-def manage(env: dict, deadline: Deadline, *args: str) -> None:
-    try:
-        result = subprocess.run(  # bounded: a hung command fails the run
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-            timeout=max(1, min(SUBPROCESS_WAIT, deadline.left())),
-        )
-    except subprocess.TimeoutExpired as error:
-        raise BenchError(f"manage.py {' '.join(args)} did not finish in time") from error
-    if result.returncode != 0:
-        raise BenchError(f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}"
-                         f"{result.stderr[-3000:]}")
-
-
-def _statement_timeout(sender, connection, **kwargs):
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
 
 
 # --- the filler entries: benchmark scaffolding ----------------------------------------
@@ -406,20 +319,6 @@ def check_tail(expected_head: str) -> None:
 
 # --- the searches -----------------------------------------------------------------------
 
-class StatementTimer:
-    """Times each statement (connection.execute_wrapper)."""
-
-    def __init__(self):
-        self.statements: list[tuple[str, object, float]] = []
-
-    def __call__(self, execute, sql, params, many, context):
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.statements.append((sql, params, (time.perf_counter() - start) * 1000))
-
-
 def _is_search(sql: str) -> bool:
     return 'FROM "audit_auditevent"' in sql and 'ORDER BY "audit_auditevent"."occurred_at" DESC' in sql
 
@@ -499,15 +398,6 @@ def breakdown(runs: list[list[tuple[str, float]]], totals: list[float]) -> str:
              for i, (sql, _ms) in enumerate(runs[0])]
     outside = [total - sum(ms for _sql, ms in r) for r, total in zip(runs, totals, strict=True)]
     return ", ".join(parts) + f"; outside them (Python, COMMIT) {percentile(outside, 50):.2f}"
-
-
-def explain(sql_params) -> str:
-    from django.db import connection
-
-    sql, params = sql_params
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-        return "\n".join(row[0] for row in cursor.fetchall())
 
 
 # --- the saves ----------------------------------------------------------------------------
@@ -601,10 +491,8 @@ def save_phase(saver: Saver, mode: str, seconds: float) -> dict:
 
 
 def _label(sql: str) -> str:
-    match = re.match(r'\s*(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b.*?(?:FROM\s+)?"(\w+)"', sql, re.S)
-    if match:
-        return f"{match[1].split()[0]} {match[2]}"
-    return sql.split("(")[0][:32]
+    """What a statement reads or writes: the verb and the main table (else its start)."""
+    return statement_label(sql) or sql.split("(")[0][:32]
 
 
 def save_breakdown(saver: Saver, count: int) -> dict:
@@ -693,7 +581,7 @@ def report_searches(small: list[dict], large: list[dict], extra: list[dict], siz
     for row in large:
         if row["sql"] and (show_explain or row["ratio"] > TARGET_SEARCH_RATIO):
             print(f"\nEXPLAIN ANALYZE of the search {row['name']} at {l_label} ({row['spec'].describe()}):")
-            print(explain(row["sql"]))
+            print(explain(*row["sql"]))
     return passed
 
 
@@ -748,8 +636,7 @@ def report_saves(phases: list[dict], breakdown: dict, profiles: dict) -> bool:
 # --- the run ----------------------------------------------------------------------------
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--small", type=int, default=10_000, help="entries for the first measurement (10000)")
     parser.add_argument("--large", type=int, default=1_000_000,
                         help="entries for the second measurement (1000000)")
@@ -762,9 +649,7 @@ def main() -> int:
     parser.add_argument("--save-seconds", type=float, default=6.0,
                         help="seconds of saving per phase (6)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of ON and OFF phases (5)")
-    parser.add_argument("--pg-admin-url", default=os.environ.get(
-        "BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-        help="PostgreSQL to create the scratch database on (BENCH_PG_ADMIN_URL)")
+    add_pg_admin_url(parser)
     parser.add_argument("--explain", action="store_true",
                         help="print EXPLAIN ANALYZE of each search at the large size (always on FAIL)")
     parser.add_argument("--profile", action="store_true",
@@ -785,40 +670,25 @@ def main() -> int:
     if not (0.5 <= args.save_seconds <= 120 and 1 <= args.rounds <= 20):
         parser.error("--save-seconds: 0.5..120; --rounds: 1..20")
 
-    deadline = Deadline(args.budget)
-    signal.signal(signal.SIGTERM, _terminated)
-    signal.signal(signal.SIGALRM, _out_of_time)
-    signal.alarm(int(args.budget) + 30)  # a last resort if a bounded wait is not bounded enough
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5 * (os.cpu_count() or 1):
-        log(f"warning: load average {load_before:.2f} on {os.cpu_count()} CPUs: other work on this "
-            "machine will show in the figures")
-    try:
-        database = ScratchDatabase(args.pg_admin_url)
-    except BenchError as error:
-        print(f"bench: {error}", file=sys.stderr)
+    deadline = Deadline(args.budget, error=BenchError)
+    on_sigterm(BenchError)
+    alarm_after(int(args.budget) + 30, "out of time (the budget's last-resort alarm)", BenchError)
+    load_before = starting_load()
+    database = open_scratch_postgres(args.pg_admin_url, DB_NAME, BenchError)
+    if database is None:
         return 2
 
-    env = {**os.environ, "DATABASE_URL": database.url,
-           "DJANGO_SETTINGS_MODULE": "workspace.settings.test",
-           "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"}
-    for name in ("DEBUG", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"):
-        env.pop(name, None)
+    env = bench_env(database.url, "testserver,127.0.0.1,localhost", unset=("REDIS_URL",))
     django_ready = False
     try:
-        log(f"database: PostgreSQL {database.server_version}, scratch database {DB_NAME} on 127.0.0.1")
+        log(f"database: {database.describe()}")
         database.create()
         started = time.monotonic()
         log("migrating")
-        manage(env, deadline, "migrate", "--noinput")
+        manage(env, "migrate", "--noinput", error=BenchError, deadline=deadline)
         log("seeding the demo data")
-        manage({**env, "DEBUG": "1"}, deadline, "seed_demo")
-        os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "ALLOWED_HOSTS")})
-        for name in ("DEBUG", "REDIS_URL"):
-            os.environ.pop(name, None)
-        import django
-
-        django.setup()
+        manage({**env, "DEBUG": "1"}, "seed_demo", error=BenchError, deadline=deadline)
+        setup_django(env)
         django_ready = True
         from django.conf import settings
         from django.contrib.auth import get_user_model
@@ -829,7 +699,7 @@ def main() -> int:
         from audit.models import AuditEvent
         from casenotes import events
 
-        connection_created.connect(_statement_timeout)
+        connection_created.connect(set_statement_timeout)
         events.publish = lambda event: None  # live notices out of both save runs (this process)
         layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
         rng = random.Random(args.seed)
@@ -912,11 +782,8 @@ def main() -> int:
 
         print()
         print(f"Audit log benchmark, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
-        print(f"machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.machine()}, {_cpu_model()}, "
-              f"Python {platform.python_version()}, load average {load_before:.2f} at the start, "
-              f"{os.getloadavg()[0]:.2f} at the end")
-        print(f"database: PostgreSQL {database.server_version}, scratch database {DB_NAME} on 127.0.0.1; "
-              f"channel layer {layer}")
+        print(describe_machine(load_before))
+        print(f"database: {database.describe()}; channel layer {layer}")
         print(f"data: the demo seed ({seeded} entries), then filler to {small_size:,} entries "
               f"({small_disk}) and to {large_size:,} ({large_disk}; {large_add:,} loaded in "
               f"{load_seconds:.0f} s): {args.users} users, {args.cases:,} case ids, {SPAN_DAYS} days; "
@@ -944,29 +811,8 @@ def main() -> int:
             from django.db import connections
 
             connections.close_all()
-        try:
-            database.drop()
-            log(f"removed the scratch database {DB_NAME}")
-        except Exception as error:
-            log(f"could not remove the scratch database {DB_NAME}: {error}")
-
-
-def _terminated(signum, frame):
-    raise BenchError("terminated")  # runs the clean-up in main()'s finally
-
-
-def _out_of_time(signum, frame):
-    raise BenchError("out of time (the budget's last-resort alarm)")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+        drop_at_end(database, f"removed the scratch database {DB_NAME}",
+                    f"could not remove the scratch database {DB_NAME}")
 
 
 if __name__ == "__main__":

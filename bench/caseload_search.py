@@ -39,29 +39,37 @@ how many), and the whole run has a deadline (--budget, 600 s). The scratch datab
 the end, on error and on SIGTERM too. See docs/performance.md for what it measured.
 """
 
-import argparse
 import datetime
-import math
-import os
-import platform
 import random
-import re
 import signal
-import subprocess
 import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import (
+    PASSWORD,
+    BenchError,
+    Deadline,
+    StatementTimer,
+    add_pg_admin_url,
+    alarm_after,
+    bench_env,
+    describe_machine,
+    drop_at_end,
+    explain,
+    log,
+    make_parser,
+    manage,
+    on_sigterm,
+    open_scratch_postgres,
+    percentile,
+    set_statement_timeout,
+    setup_django,
+    starting_load,
+    statement_label,
+)
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DB_NAME = "bench_caseload"
 TARGET_P95_MS = 100.0
-PASSWORD = "bench-only-passphrase-not-secret-42"
-SUBPROCESS_WAIT = 300
-STATEMENT_TIMEOUT_MS = 60_000
 OTHER_TEAM_MEMBERS = 4
 
 #: 20 x 12 = 240 family names; each appears on about 400 of 100,000 cases.
@@ -78,93 +86,9 @@ ADULT_NAMES = ["Sarah", "James", "Emma", "Daniel", "Laura", "Craig", "Kelly", "L
                "Tariq", "Agnieszka", "Kwame", "Shauna", "Paul", "Leanne", "Darren"]
 
 
-class BenchError(Exception):
-    """The benchmark could not run (exit status 2)."""
-
-
 class Interrupted(BaseException):
     """SIGTERM or the last-resort alarm: a BaseException, so that a request under way
     is not turned into a logged server error on its way out (exit status 2)."""
-
-
-class Deadline:
-    def __init__(self, seconds: float):
-        self.end = time.monotonic() + seconds
-
-    def left(self) -> float:
-        return self.end - time.monotonic()
-
-    def check(self, what: str) -> None:
-        if self.left() <= 0:
-            raise BenchError(f"out of time ({what}); raise --budget or lower --requests")
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); nan for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def require_loopback(url: str, what: str) -> None:
-    host = urlsplit(url).hostname
-    if host not in LOOPBACK:
-        raise BenchError(f"{what} must be on loopback (127.0.0.1), not {host!r}")
-
-
-# --- the scratch database -------------------------------------------------------------
-
-class ScratchDatabase:
-    def __init__(self, admin_url: str):
-        require_loopback(admin_url, "PostgreSQL")
-        self.admin_url = admin_url
-        try:
-            self.server_version = self._admin("SHOW server_version")
-        except Exception as error:
-            raise BenchError(f"PostgreSQL at {admin_url} does not answer ({error})") from error
-        self.created = False
-
-    @property
-    def url(self) -> str:
-        return urlsplit(self.admin_url)._replace(path=f"/{DB_NAME}").geturl()
-
-    def _admin(self, sql: str):
-        import psycopg
-
-        with psycopg.connect(self.admin_url, connect_timeout=3, autocommit=True) as conn:
-            conn.execute("SET statement_timeout = 60000")
-            cursor = conn.execute(sql)
-            return cursor.fetchone()[0] if cursor.description else None
-
-    def create(self) -> None:
-        self._admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        self._admin(f"CREATE DATABASE {DB_NAME}")
-        self.created = True
-
-    def drop(self) -> None:
-        self._admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-
-
-def migrate(env: dict, deadline: Deadline) -> None:
-    try:
-        result = subprocess.run(  # bounded: a hung migration fails the run
-            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env,
-            capture_output=True, text=True, timeout=max(1, min(SUBPROCESS_WAIT, deadline.left())),
-        )
-    except subprocess.TimeoutExpired as error:
-        raise BenchError("manage.py migrate did not finish in time") from error
-    if result.returncode != 0:
-        raise BenchError(f"manage.py migrate failed:\n{result.stdout[-2000:]}{result.stderr[-3000:]}")
-
-
-def _statement_timeout(sender, connection, **kwargs):
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
 
 
 def _jit_off(sender, connection, **kwargs):
@@ -456,25 +380,7 @@ def analyze() -> None:
 
 def _label(sql: str) -> str:
     """What a statement reads or writes, for the breakdown: the verb and the main table."""
-    match = re.match(r'\s*(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b.*?(?:FROM\s+)?"(\w+)"', sql, re.S)
-    if not match:
-        return sql[:40]
-    verb, table = match.groups()
-    return f"{verb.split()[0]} {table}"
-
-
-class StatementTimer:
-    """Times each statement of a request (connection.execute_wrapper)."""
-
-    def __init__(self):
-        self.statements: list[tuple[str, object, float]] = []
-
-    def __call__(self, execute, sql, params, many, context):
-        start = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.statements.append((sql, params, (time.perf_counter() - start) * 1000))
+    return statement_label(sql) or sql[:40]
 
 
 def measure_page(client, name: str, url: str, args, deadline: Deadline, check) -> dict:
@@ -535,14 +441,6 @@ def measure_page(client, name: str, url: str, args, deadline: Deadline, check) -
             "statements": per_statement}
 
 
-def explain(sql: str, params) -> str:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-        return "\n".join(row[0] for row in cursor.fetchall())
-
-
 def report(pages: list[dict], header: list[str], show_explain: bool) -> bool:
     print()
     for line in header:
@@ -579,17 +477,14 @@ def report(pages: list[dict], header: list[str], show_explain: bool) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--cases", type=int, default=100_000,
                         help="cases of other teams, bulk-loaded (100000)")
     parser.add_argument("--my-cases", type=int, default=50,
                         help="cases the practitioner works on, made through the actions (50)")
     parser.add_argument("--requests", type=int, default=200, help="timed requests per page (200)")
     parser.add_argument("--warmup", type=int, default=20, help="requests per page discarded first (20)")
-    parser.add_argument("--pg-admin-url", default=os.environ.get(
-        "BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-        help="PostgreSQL to create the scratch database on (BENCH_PG_ADMIN_URL)")
+    add_pg_admin_url(parser)
     parser.add_argument("--explain", action="store_true",
                         help="print EXPLAIN ANALYZE of each page's slowest statement (always on FAIL)")
     parser.add_argument("--seed", type=int, default=2025, help="random seed for the filler data")
@@ -606,42 +501,27 @@ def main() -> int:
     if not (1 <= args.requests <= 100_000 and 0 <= args.warmup <= 10_000):
         parser.error("--requests: 1..100000; --warmup: 0..10000")
 
-    deadline = Deadline(args.budget)
-    signal.signal(signal.SIGTERM, _terminated)
-    signal.signal(signal.SIGALRM, _out_of_time)
-    signal.alarm(int(args.budget) + 30)  # a last resort if a bounded wait is not bounded enough
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5 * (os.cpu_count() or 1):
-        log(f"warning: load average {load_before:.2f} on {os.cpu_count()} CPUs: other work on this "
-            "machine will show in the figures")
-    try:
-        database = ScratchDatabase(args.pg_admin_url)
-    except BenchError as error:
-        print(f"bench: {error}", file=sys.stderr)
+    deadline = Deadline(args.budget, "lower --requests", BenchError)
+    on_sigterm(Interrupted)
+    alarm_after(int(args.budget) + 30, "out of time (the budget's last-resort alarm)", Interrupted)
+    load_before = starting_load()
+    database = open_scratch_postgres(args.pg_admin_url, DB_NAME, BenchError)
+    if database is None:
         return 2
 
-    env = {**os.environ, "DATABASE_URL": database.url,
-           "DJANGO_SETTINGS_MODULE": "workspace.settings.test",
-           "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"}
-    for name in ("DEBUG", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"):
-        env.pop(name, None)
+    env = bench_env(database.url, "testserver,127.0.0.1,localhost", unset=("REDIS_URL",))
     django_ready = False
     try:
-        log(f"database: PostgreSQL {database.server_version}, scratch database {DB_NAME} on 127.0.0.1")
+        log(f"database: {database.describe()}")
         database.create()
         log("migrating")
         started = time.monotonic()
-        migrate(env, deadline)
-        os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "ALLOWED_HOSTS")})
-        for name in ("DEBUG", "REDIS_URL"):
-            os.environ.pop(name, None)
-        import django
-
-        django.setup()
+        manage(env, "migrate", "--noinput", error=BenchError, deadline=deadline)
+        setup_django(env)
         django_ready = True
         from django.db.backends.signals import connection_created
 
-        connection_created.connect(_statement_timeout)
+        connection_created.connect(set_statement_timeout)
         if args.no_jit:
             connection_created.connect(_jit_off)
         rng = random.Random(args.seed)
@@ -694,11 +574,8 @@ def main() -> int:
         other_hits = Case.objects.filter(family_name__icontains=surname).count() - visible_hits
         header = [
             f"Caseload and search benchmark, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
-            f"machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.machine()}, {_cpu_model()}, "
-            f"Python {platform.python_version()}, load average {load_before:.2f} at the start, "
-            f"{os.getloadavg()[0]:.2f} at the end",
-            f"database: PostgreSQL {database.server_version}, scratch database {DB_NAME} on 127.0.0.1, "
-            f"{_jit_setting()}",
+            describe_machine(load_before),
+            f"database: {database.describe()}, {_jit_setting()}",
             f"data: {Case.objects.count():,} cases ({args.my_cases} visible to the practitioner, "
             f"{Case.objects.filter(status='open').count():,} open), {Person.objects.count():,} people, "
             f"{counts['notes']:,} bulk-loaded notes, {counts['team permission rows']:,} team "
@@ -719,29 +596,8 @@ def main() -> int:
             from django.db import connections
 
             connections.close_all()
-        try:
-            database.drop()
-            log(f"removed the scratch database {DB_NAME}")
-        except Exception as error:
-            log(f"could not remove the scratch database {DB_NAME}: {error}")
-
-
-def _terminated(signum, frame):
-    raise Interrupted("terminated")  # runs the clean-up in main()'s finally
-
-
-def _out_of_time(signum, frame):
-    raise Interrupted("out of time (the budget's last-resort alarm)")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+        drop_at_end(database, f"removed the scratch database {DB_NAME}",
+                    f"could not remove the scratch database {DB_NAME}")
 
 
 if __name__ == "__main__":

@@ -54,35 +54,46 @@ typing is timed. Every wait is bounded and the whole run has a deadline (--budge
 See docs/performance.md for what it measured.
 """
 
-import argparse
 import asyncio
 import contextlib
 import datetime
-import gc
 import json
 import math
 import os
-import platform
 import random
 import re
-import signal
-import socket
-import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import (
+    PASSWORD,
+    ROOT,
+    Daphne,
+    Deadline,
+    add_pg_admin_url,
+    bench_env,
+    clear_groups,
+    describe_machine,
+    drop_at_end,
+    gc_paused,
+    log,
+    make_parser,
+    manage,
+    on_sigterm,
+    open_scratch_postgres,
+    parse_interval,
+    percentile,
+    print_problems,
+    redis_answers,
+    redis_db,
+    require_loopback,
+    setup_django,
+    starting_load,
+)
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DB_NAME = "bench_discussion"
-#: The CI's databases: this benchmark never creates, drops or uses them.
-RESERVED_DATABASES = {"test", "test_test"}
-PASSWORD = "bench-only-passphrase-not-secret-42"
 KINDS = ["worries", "working_well", "needs", "decision"]
 #: A participant stops typing before its section would pass this (the limit is 4,000).
 TEXT_ROOM = 3_800
@@ -91,7 +102,6 @@ CONNECT_WAIT = 20.0
 QUIET_SECONDS, QUIET_WAIT = 1.0, 20.0
 FLUSH_WAIT = 20.0
 SETTLE_WAIT = 5.0
-SUBPROCESS_WAIT = 300
 WORD = re.compile(r"\w+")
 KEPT_ID = re.compile(r'data-kept-id="(\d+)"')
 
@@ -124,107 +134,9 @@ AGENCIES = {
 FAMILIES = ["Ashworth", "Pemberton", "Kingsley", "Oakfield", "Thornbury", "Whitmore"]
 
 
-class Deadline:
-    def __init__(self, seconds: float):
-        self.end = time.monotonic() + seconds
-
-    def left(self) -> float:
-        return self.end - time.monotonic()
-
-    def check(self, what: str) -> None:
-        if self.left() <= 0:
-            raise SystemExit(f"bench: out of time ({what}); raise --budget or shorten --duration")
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); nan for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def require_loopback(url: str, what: str) -> None:
-    host = urlsplit(url).hostname
-    if host not in LOOPBACK:
-        raise SystemExit(f"bench: {what} must be on loopback (127.0.0.1), not {host!r}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# --- the scratch database -------------------------------------------------------------
-
-class ScratchDatabase:
-    """bench_discussion on PostgreSQL: created fresh, dropped after."""
-
-    def __init__(self, admin_url: str):
-        require_loopback(admin_url, "PostgreSQL")
-        if DB_NAME in RESERVED_DATABASES or urlsplit(admin_url).path.strip("/") in RESERVED_DATABASES:
-            raise SystemExit("bench: the databases test and test_test are the CI's; not used here")
-        self.admin_url = admin_url
-        self.server_version = self._admin("SHOW server_version")
-
-    @property
-    def url(self) -> str:
-        return urlsplit(self.admin_url)._replace(path=f"/{DB_NAME}").geturl()
-
-    def _admin(self, sql: str):
-        import psycopg
-
-        with psycopg.connect(self.admin_url, connect_timeout=3, autocommit=True) as conn:
-            conn.execute("SET statement_timeout = 60000")
-            cursor = conn.execute(sql)
-            return cursor.fetchone()[0] if cursor.description else None
-
-    def create(self) -> None:
-        self._admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        self._admin(f"CREATE DATABASE {DB_NAME}")
-
-    def drop(self) -> None:
-        self._admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-
-
-def manage(env: dict, *args: str) -> None:
-    result = subprocess.run(  # bounded: a hung migration fails the run
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=SUBPROCESS_WAIT,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"bench: manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}"
-                         f"{result.stderr[-3000:]}")
-
-
 # --- the channel layer's groups --------------------------------------------------------
 
 GROUP_PATTERNS = ("asgi:group:discussion.*", "asgi:group:user.*")
-
-
-def redis_db(url: str) -> int:
-    path = urlsplit(url).path.strip("/")
-    return int(path) if path.isdigit() else 0
-
-
-def clear_groups(url: str) -> int:
-    """Remove the discussion and user groups from the benchmark's own Redis database
-    (the scratch database's ids are the same every run, so a membership left by an
-    earlier run would receive this run's notices). Returns how many members there were."""
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=3)
-    members = 0
-    for pattern in GROUP_PATTERNS:
-        for key in client.scan_iter(match=pattern, count=500):
-            members += client.zcard(key)
-            client.delete(key)
-    return members
 
 
 def discussion_group_members(url: str, discussion_id: int) -> int:
@@ -234,50 +146,6 @@ def discussion_group_members(url: str, discussion_id: int) -> int:
     keys = [f"asgi:group:discussion.{discussion_id}",
             *client.scan_iter(match=f"asgi:group:discussion.{discussion_id}.item.*", count=500)]
     return sum(client.zcard(key) for key in keys)
-
-
-# --- the servers ------------------------------------------------------------------------
-
-class Daphne:
-    def __init__(self, env: dict, log_path: Path):
-        self.port = free_port()
-        self.log_path = log_path
-        self.log = open(log_path, "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "workspace.asgi:application"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while True:
-            if self.process.poll() is not None:
-                raise SystemExit(f"bench: daphne exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("bench: daphne did not start within 30 s") from None
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.log.close()
-
-    def problems(self) -> list[str]:
-        """What went wrong in the server, by the log: each kind of line with its count."""
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        found = Counter(line.strip() for line in text.splitlines()
-                        if re.search(r"over capacity|ERROR|Exception|Error:|WARNING", line))
-        return [f"{count} x {line[:160]}" for line, count in found.most_common(10)]
 
 
 # --- the data, through the actions ------------------------------------------------------
@@ -687,19 +555,6 @@ async def settle(room: Room, participants: int) -> None:
         await asyncio.sleep(0.1)
 
 
-@contextlib.contextmanager
-def client_gc_paused():
-    """No garbage collection in this (client) process while the typing is timed: a full
-    collection stalls every receipt by tens of milliseconds, which is the benchmark's
-    noise, not the server's latency. Bounded by --duration."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 async def run_room(args, world: dict, ports: list[int], deadline: Deadline) -> dict:
     room = Room(by_kind=world["by_kind"])
     rng = random.Random(args.seed)
@@ -718,7 +573,7 @@ async def run_room(args, world: dict, ports: list[int], deadline: Deadline) -> d
         await quiet(room)
         deadline.check("before typing")
         log(f"typing for {args.duration:g} s")
-        with client_gc_paused():
+        with gc_paused():
             started = time.perf_counter()
             stop_at = started + args.duration
             await asyncio.gather(*(p.type_until(stop_at) for p in people))
@@ -930,24 +785,16 @@ def report(header: list[str], plan_lines: list[str], a: dict, left: dict, typed_
               f"{TEXT_ROOM:,} characters")
     passed = all(checks)
     print(f"overall: {'PASS' if passed else 'FAIL'}")
-    if problems:
-        print("\nserver logs (var/bench-discussion-daphne-*.log) report:")
-        for line in problems:
-            print("  " + line)
+    print_problems("server logs (var/bench-discussion-daphne-*.log) report:", problems)
     return passed
 
 
 def _interval(text: str) -> tuple[float, float]:
-    low, _, high = text.partition("-")
-    low_ms, high_ms = float(low), float(high or low)
-    if not 50 <= low_ms <= high_ms <= 10_000:
-        raise argparse.ArgumentTypeError("MIN-MAX in milliseconds, 50 <= MIN <= MAX <= 10000")
-    return low_ms / 1000, high_ms / 1000
+    return parse_interval(text, 50, 10_000)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--participants", type=int, default=15, help="people in the room (15)")
     parser.add_argument("--cases", type=int, default=3, help="cases on the agenda (3)")
     parser.add_argument("--duration", type=float, default=20, help="seconds of typing (20)")
@@ -961,9 +808,7 @@ def main() -> int:
                         "(default: the settings', 30)")
     parser.add_argument("--rate-per-second", type=float, help="LIVE_RATE_PER_SECOND for the servers "
                         "(default: the settings', 3)")
-    parser.add_argument("--pg-admin-url", default=os.environ.get(
-        "BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-        help="PostgreSQL to create the scratch database on (BENCH_PG_ADMIN_URL)")
+    add_pg_admin_url(parser)
     parser.add_argument("--redis-url", default=os.environ.get(
         "BENCH_DISCUSSION_REDIS_URL", "redis://127.0.0.1:6379/7"),
         help="the Redis channel layer (BENCH_DISCUSSION_REDIS_URL; default database 7, never 0)")
@@ -988,36 +833,17 @@ def main() -> int:
     require_loopback(args.redis_url, "Redis")
     if redis_db(args.redis_url) == 0:
         parser.error("--redis-url: use a Redis database of the benchmark's own (not 0), e.g. /7")
-    deadline = Deadline(args.budget)
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5 * (os.cpu_count() or 1):
-        log(f"warning: load average {load_before:.2f} on {os.cpu_count()} CPUs: other work on this "
-            "machine will show in the figures")
-    signal.signal(signal.SIGTERM, _terminated)
-
-    try:
-        import redis
-
-        redis.Redis.from_url(args.redis_url, socket_timeout=3).ping()
-    except Exception as error:
-        print(f"bench: Redis at {args.redis_url} does not answer ({error}); it is needed", file=sys.stderr)
+    deadline = Deadline(args.budget, "shorten --duration")
+    load_before = starting_load()
+    on_sigterm()
+    if not redis_answers(args.redis_url):
         return 2
-    try:
-        database = ScratchDatabase(args.pg_admin_url)
-    except SystemExit:
-        raise
-    except Exception as error:
-        print(f"bench: PostgreSQL at {args.pg_admin_url} does not answer ({error}); it is needed",
-              file=sys.stderr)
+    database = open_scratch_postgres(args.pg_admin_url, DB_NAME, avoid_ci=True, needed="; it is needed")
+    if database is None:
         return 2
 
-    env = {
-        **os.environ, "DATABASE_URL": database.url, "REDIS_URL": args.redis_url,
-        "DJANGO_SETTINGS_MODULE": "workspace.settings.test", "ALLOWED_HOSTS": "127.0.0.1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in ("DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE", "LIVE_RATE_BURST", "LIVE_RATE_PER_SECOND"):
-        env.pop(name, None)
+    env = bench_env(database.url, redis_url=args.redis_url,
+                    unset=("LIVE_RATE_BURST", "LIVE_RATE_PER_SECOND"))
     if args.rate_burst is not None:
         env["LIVE_RATE_BURST"] = str(args.rate_burst)
     if args.rate_per_second is not None:
@@ -1026,23 +852,15 @@ def main() -> int:
     servers: list[Daphne] = []
     django_ready = False
     try:
-        log(f"database: PostgreSQL {database.server_version}, scratch database {DB_NAME} on 127.0.0.1")
+        log(f"database: {database.describe()}")
         database.create()
         log("migrating")
         manage(env, "migrate", "--noinput")
         deadline.check("migrating")
-        os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE",
-                                               "ALLOWED_HOSTS")})
-        for name in ("DEBUG", "LIVE_RATE_BURST", "LIVE_RATE_PER_SECOND"):
-            os.environ.pop(name, None)
-        for name in ("LIVE_RATE_BURST", "LIVE_RATE_PER_SECOND"):
-            if name in env:
-                os.environ[name] = env[name]  # so this process reads what the servers use
-        import django
-
-        django.setup()
+        # The rate limit too, so that this process reads what the servers use.
+        setup_django(env, also=("LIVE_RATE_BURST", "LIVE_RATE_PER_SECOND"))
         django_ready = True
-        stale = clear_groups(args.redis_url)
+        stale = clear_groups(args.redis_url, GROUP_PATTERNS)
         if stale:
             log(f"removed {stale} group memberships left in {args.redis_url} by an earlier run")
         log(f"the team, {args.participants} accounts, {args.cases} cases and the discussion, "
@@ -1070,7 +888,8 @@ def main() -> int:
         section_ids = set(world["by_kind"].values())
         record = read_record(section_ids)
         left = left_behind(world["discussion"], args.redis_url)
-        problems = [f"server {i + 1}: {line}" for i, s in enumerate(servers) for line in s.problems()]
+        problems = [f"server {i + 1}: {line}" for i, s in enumerate(servers)
+                    for line in s.problems(warnings=True)]
         analysis = analyse(result, world, record)
 
         from django.conf import settings
@@ -1084,10 +903,8 @@ def main() -> int:
         header = [
             "Group case discussion typing benchmark, "
             f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
-            f"machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.machine()}, "
-            f"{_cpu_model()}, Python {platform.python_version()}, load average {load_before:.2f} "
-            f"at the start, {os.getloadavg()[0]:.2f} at the end",
-            f"database: PostgreSQL {database.server_version}, scratch database {DB_NAME} on 127.0.0.1",
+            describe_machine(load_before),
+            f"database: {database.describe()}",
             f"channel layer: {layer['BACKEND'].rsplit('.', 1)[-1]} at {args.redis_url}, capacity "
             f"{layer['CONFIG'].get('capacity')}; {len(servers)} Daphne process(es), participants "
             "alternating between them",
@@ -1116,32 +933,14 @@ def main() -> int:
         for server in servers:
             server.stop()
         try:
-            clear_groups(args.redis_url)
+            clear_groups(args.redis_url, GROUP_PATTERNS)
         except Exception as error:
             log(f"could not clear the groups in Redis: {error}")
         if django_ready:
             from django.db import connections
 
             connections.close_all()
-        try:
-            database.drop()
-            log(f"removed the scratch database {DB_NAME}")
-        except Exception as error:
-            log(f"could not remove the scratch database: {error}")
-
-
-def _terminated(signum, frame):
-    raise SystemExit("bench: terminated")  # runs the clean-up in main()'s finally
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+        drop_at_end(database, f"removed the scratch database {DB_NAME}")
 
 
 if __name__ == "__main__":

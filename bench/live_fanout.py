@@ -36,33 +36,44 @@ whole run has a deadline.
 See docs/performance.md for what it measured.
 """
 
-import argparse
 import asyncio
-import contextlib
 import datetime
-import gc
 import json
 import math
 import os
-import platform
 import re
-import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from _common import (
+    ROOT,
+    Daphne,
+    Deadline,
+    ScratchPostgres,
+    add_pg_admin_url,
+    bench_env,
+    clear_groups,
+    describe_machine,
+    drop_at_end,
+    gc_paused,
+    log,
+    make_parser,
+    manage,
+    on_sigterm,
+    percentile,
+    print_problems,
+    redis_answers,
+    redis_db,
+    require_loopback,
+    setup_django,
+    starting_load,
+)
 from asgiref.sync import sync_to_async
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DB_NAME = "bench_live"
 SQLITE_PATH = ROOT / "var" / "bench_live.sqlite3"
 CASE_REFERENCE = "FS-24-0117"
@@ -76,57 +87,7 @@ DELIVERY_WAIT = 5.0
 ECHO_WAIT = 5.0
 CONNECT_WAIT = 20.0
 QUIET_SECONDS, QUIET_WAIT = 1.0, 30.0
-SUBPROCESS_WAIT = 300
 STAMP = re.compile(r"\[bench:(\w+):(\d+):(\d+)\]")
-
-
-class Deadline:
-    def __init__(self, seconds: float):
-        self.end = time.monotonic() + seconds
-
-    def left(self) -> float:
-        return self.end - time.monotonic()
-
-    def check(self, what: str) -> None:
-        if self.left() <= 0:
-            raise SystemExit(f"bench: out of time ({what}); raise --budget or lower the sizes")
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); nan for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-@contextlib.contextmanager
-def client_gc_paused():
-    """No garbage collection in this (client) process while a phase is timed: a full
-    collection here stalls every receipt by tens of milliseconds, which is the bench's
-    noise, not the server's latency. Bounded: each phase is a few seconds."""
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-def require_loopback(url: str, what: str) -> None:
-    host = urlsplit(url).hostname
-    if host not in LOOPBACK:
-        raise SystemExit(f"bench: {what} must be on loopback (127.0.0.1), not {host!r}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- the scratch database -------------------------------------------------------------
@@ -135,46 +96,34 @@ class ScratchDatabase:
     """bench_live on PostgreSQL, or a SQLite file in var/; created fresh, dropped after."""
 
     def __init__(self, admin_url: str, force_sqlite: bool):
-        self.admin_url, self.kind = admin_url, "sqlite"
+        self.postgres, self.kind = None, "sqlite"
         if not force_sqlite:
-            require_loopback(admin_url, "PostgreSQL")
             try:
-                import psycopg
-
-                with psycopg.connect(admin_url, connect_timeout=3, autocommit=True) as conn:
-                    self.server_version = conn.execute("SHOW server_version").fetchone()[0]
+                self.postgres = ScratchPostgres(admin_url, DB_NAME)
                 self.kind = "postgresql"
             except Exception as error:
                 log(f"PostgreSQL at {admin_url} does not answer ({error.__class__.__name__}); using SQLite")
 
     @property
     def url(self) -> str:
-        if self.kind == "postgresql":
-            parts = urlsplit(self.admin_url)
-            return parts._replace(path=f"/{DB_NAME}").geturl()
+        if self.postgres is not None:
+            return self.postgres.url
         return f"sqlite:///{SQLITE_PATH}"
 
     def describe(self) -> str:
-        if self.kind == "postgresql":
-            return f"PostgreSQL {self.server_version}, scratch database {DB_NAME} on 127.0.0.1"
+        if self.postgres is not None:
+            return self.postgres.describe()
         return f"SQLite (WAL) {SQLITE_PATH.relative_to(ROOT)} (PostgreSQL not used)"
 
-    def _admin(self, sql: str) -> None:
-        import psycopg
-
-        with psycopg.connect(self.admin_url, connect_timeout=3, autocommit=True) as conn:
-            conn.execute(sql)
-
     def create(self) -> None:
-        if self.kind == "postgresql":
-            self._admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-            self._admin(f"CREATE DATABASE {DB_NAME}")
+        if self.postgres is not None:
+            self.postgres.create()
         else:
             self._remove_sqlite()
 
     def drop(self) -> None:
-        if self.kind == "postgresql":
-            self._admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        if self.postgres is not None:
+            self.postgres.drop()
         else:
             self._remove_sqlite()
 
@@ -184,92 +133,15 @@ class ScratchDatabase:
             Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
 
 
-def manage(env: dict, *args: str) -> None:
-    result = subprocess.run(  # bounded: a hung migration fails the run
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=SUBPROCESS_WAIT,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"bench: manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}"
-                         f"{result.stderr[-3000:]}")
-
-
 # --- the channel layer's groups --------------------------------------------------------
 
 GROUP_PATTERNS = ("asgi:group:case.*", "asgi:group:user.*", "asgi:group:bench.echo.*")
-
-
-def redis_db(url: str) -> int:
-    path = urlsplit(url).path.strip("/")
-    return int(path) if path.isdigit() else 0
-
-
-def clear_room_groups(url: str) -> int:
-    """Remove the case-room groups from the benchmark's Redis database (its own: the
-    scratch database's ids are the same every run, so a membership left behind by an
-    earlier run would receive this run's notices). Returns how many members there were.
-    Database 0 is never touched: it may be a development server's."""
-    import redis
-
-    if redis_db(url) == 0:
-        return 0
-    client = redis.Redis.from_url(url, socket_timeout=3)
-    members = 0
-    for pattern in GROUP_PATTERNS:
-        for key in client.scan_iter(match=pattern, count=500):
-            members += client.zcard(key)
-            client.delete(key)
-    return members
 
 
 def room_group_members(url: str, case_id: int) -> int:
     import redis
 
     return redis.Redis.from_url(url, socket_timeout=3).zcard(f"asgi:group:case.{case_id}")
-
-
-# --- the server -------------------------------------------------------------------------
-
-class Daphne:
-    def __init__(self, env: dict, log_path: Path):
-        self.port = free_port()
-        self.log_path = log_path
-        self.log = open(log_path, "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "workspace.asgi:application"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            if self.process.poll() is not None:
-                raise SystemExit(f"bench: daphne exited: {log_path.read_text()[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("bench: daphne did not start within 30 s") from None
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.log.close()
-
-    def problems(self) -> list[str]:
-        """What went wrong in the server, by the log: each kind of line with its count."""
-        from collections import Counter
-
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        found = Counter(line.strip() for line in text.splitlines()
-                        if re.search(r"over capacity|ERROR|Exception|Error:", line))
-        return [f"{count} x {line[:160]}" for line, count in found.most_common(10)]
 
 
 # --- the viewers ------------------------------------------------------------------------
@@ -573,7 +445,7 @@ async def run_sizes(args, port: int, db, deadline: Deadline, run_id: str) -> lis
 
     cookies, case_id, last_seq, writer, payload = await db(prepare)
     if redis_db(args.redis_url) != 0:
-        stale = clear_room_groups(args.redis_url)
+        stale = clear_groups(args.redis_url, GROUP_PATTERNS)
         if stale:
             log(f"removed {stale} room-group memberships left in {args.redis_url} by an earlier run")
     layer = get_channel_layer()
@@ -586,13 +458,13 @@ async def run_sizes(args, port: int, db, deadline: Deadline, run_id: str) -> lis
             await viewers.grow_to(size, cookies, await db(last_seq, case_id))
             await viewers.quiet()
             log(f"{size} viewers: echo baseline")
-            with client_gc_paused():
+            with gc_paused():
                 echo = await measure_echo(layer, size, args.echo_rounds, run_id, payload)
             log(f"{size} viewers: insert baseline")
-            with client_gc_paused():
+            with gc_paused():
                 inserts = await db(insert_samples, args.inserts)
             log(f"{size} viewers: {args.notes} notes")
-            with client_gc_paused():
+            with gc_paused():
                 note = await measure_notes(viewers, db, writer, size, args.notes, args.verbose)
             rows.append({"viewers": size, "note": note, "echo": echo,
                          "insert": {"p50": percentile(inserts, 50), "p99": percentile(inserts, 99)}})
@@ -674,16 +546,13 @@ def report(rows: list[dict], header: list[str]) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--viewers", default="10,50,200",
                         help="room sizes, comma-separated, ascending (default 10,50,200)")
     parser.add_argument("--notes", type=int, default=30, help="notes saved per room size (30)")
     parser.add_argument("--echo-rounds", type=int, default=30, help="echo rounds per size (30)")
     parser.add_argument("--inserts", type=int, default=200, help="INSERT commits per size (200)")
-    parser.add_argument("--pg-admin-url", default=os.environ.get(
-        "BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-        help="PostgreSQL to create the scratch database on (BENCH_PG_ADMIN_URL)")
+    add_pg_admin_url(parser)
     parser.add_argument("--redis-url", default=os.environ.get(
         "BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
         help="the Redis channel layer (BENCH_REDIS_URL; default database 9)")
@@ -698,29 +567,14 @@ def main() -> int:
         parser.error("--notes, --echo-rounds: 1..1000; --inserts: 1..10000")
     require_loopback(args.redis_url, "Redis")
     deadline = Deadline(args.budget)
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5 * (os.cpu_count() or 1):
-        log(f"warning: load average {load_before:.2f} on {os.cpu_count()} CPUs: other work on this "
-            "machine will show in the figures")
-    signal.signal(signal.SIGTERM, _terminated)
-
-    try:
-        import redis
-
-        redis.Redis.from_url(args.redis_url, socket_timeout=3).ping()
-    except Exception as error:
-        print(f"bench: Redis at {args.redis_url} does not answer ({error}); it is needed", file=sys.stderr)
+    load_before = starting_load()
+    on_sigterm()
+    if not redis_answers(args.redis_url):
         return 2
 
     database = ScratchDatabase(args.pg_admin_url, args.sqlite)
     run_id = uuid.uuid4().hex[:8]
-    env = {
-        **os.environ, "DATABASE_URL": database.url, "REDIS_URL": args.redis_url,
-        "DJANGO_SETTINGS_MODULE": "workspace.settings.test", "ALLOWED_HOSTS": "127.0.0.1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in ("DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"):
-        env.pop(name, None)
+    env = bench_env(database.url, redis_url=args.redis_url)
     (ROOT / "var").mkdir(exist_ok=True)
     server = None
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-db")
@@ -732,14 +586,10 @@ def main() -> int:
         manage(env, "migrate", "--noinput")
         log("seeding the demo data")
         manage({**env, "DEBUG": "1"}, "seed_demo")
-        os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE",
-                                               "ALLOWED_HOSTS")})
-        os.environ.pop("DEBUG", None)
-        import django
-
-        django.setup()
+        setup_django(env)
         django_ready = True
         server = Daphne(env, ROOT / "var" / "bench-daphne.log")
+        server.wait_ready()
         log(f"daphne on 127.0.0.1:{server.port} (log var/bench-daphne.log)")
 
         async def go():
@@ -758,9 +608,7 @@ def main() -> int:
         layer = settings.CHANNEL_LAYERS["default"]
         header = [
             f"Live fan-out benchmark, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
-            f"machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.machine()}, "
-            f"{_cpu_model()}, Python {platform.python_version()}, load average {load_before:.2f} "
-            f"at the start, {os.getloadavg()[0]:.2f} at the end",
+            describe_machine(load_before),
             f"database: {database.describe()}",
             f"channel layer: {layer['BACKEND'].rsplit('.', 1)[-1]} at {args.redis_url}, "
             f"capacity {layer['CONFIG'].get('capacity')}, one Daphne process",
@@ -773,16 +621,13 @@ def main() -> int:
               f"{left['group_members']} room-group memberships ({'PASS' if clean else 'FAIL'}: must be 0)")
         passed &= clean
         print(f"overall: {'PASS' if passed else 'FAIL'}")
-        if problems:
-            print("\nserver log (var/bench-daphne.log) reports:")
-            for line in problems:
-                print("  " + line)
+        print_problems("server log (var/bench-daphne.log) reports:", problems)
         return 0 if passed else 1
     finally:
         if server is not None:
             server.stop()
         try:
-            clear_room_groups(args.redis_url)
+            clear_groups(args.redis_url, GROUP_PATTERNS)
         except Exception as error:
             log(f"could not clear the room groups in Redis: {error}")
         if django_ready:
@@ -791,25 +636,7 @@ def main() -> int:
             executor.submit(connections.close_all).result(timeout=10)
             connections.close_all()
         executor.shutdown(wait=True)
-        try:
-            database.drop()
-            log(f"removed the scratch database ({database.kind})")
-        except Exception as error:
-            log(f"could not remove the scratch database: {error}")
-
-
-def _terminated(signum, frame):
-    raise SystemExit("bench: terminated")  # runs the clean-up in main()'s finally
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+        drop_at_end(database, f"removed the scratch database ({database.kind})")
 
 
 if __name__ == "__main__":

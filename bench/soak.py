@@ -49,7 +49,6 @@ hard deadline (`--budget`).
 See docs/performance.md for what it measured.
 """
 
-import argparse
 import asyncio
 import contextlib
 import datetime
@@ -57,12 +56,10 @@ import http.client
 import json
 import math
 import os
-import platform
 import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -71,16 +68,34 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import (
+    PASSWORD,
+    ROOT,
+    BenchError,
+    Daphne,
+    Deadline,
+    add_pg_admin_url,
+    alarm_after,
+    bench_env,
+    describe_machine,
+    drop_at_end,
+    end_process,
+    free_port,
+    log,
+    make_parser,
+    manage,
+    on_sigterm,
+    open_scratch_postgres,
+    parse_interval,
+    percentile,
+    print_problems,
+    setup_django,
+    starting_load,
+)
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DB_NAME = "bench_soak"
-#: The CI's databases: this script never creates, drops or uses them.
-RESERVED_DATABASES = {"test", "test_test"}
-PASSWORD = "bench-only-passphrase-not-secret-42"
 #: The page's reconnection behaviour (workspace/static/js/case_room.mjs).
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 15.0
 SYNC_TIMEOUT = 15.0
@@ -89,7 +104,6 @@ PING_EVERY, PONG_WAIT = 25.0, 20.0
 CONNECT_WAIT = 15.0
 HTTP_TIMEOUT = 30.0
 SETTLE_WAIT = 60.0
-SUBPROCESS_WAIT = 300
 SAMPLE_EVERY = 15.0
 STAMP = re.compile(r"\[soak:(\w+):(P\d+):(\d+)\]")
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -129,49 +143,9 @@ SENTENCES = [
 ]
 
 
-class CouldNotRun(Exception):
-    """Something the run needs is missing or would not start: exit status 2."""
-
-
-class Deadline:
-    def __init__(self, seconds: float):
-        self.end = time.monotonic() + seconds
-
-    def left(self) -> float:
-        return self.end - time.monotonic()
-
-    def check(self, what: str) -> None:
-        if self.left() <= 0:
-            raise SystemExit(f"bench: out of time ({what}); raise --budget or shorten --duration")
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); nan for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
 def ms(values: list[float]) -> str:
     return (f"p50 {percentile(values, 50):.0f} / p99 {percentile(values, 99):.0f} / "
             f"max {max(values) if values else math.nan:.0f} ms ({len(values)})")
-
-
-def require_loopback(url: str, what: str) -> None:
-    host = urlsplit(url).hostname
-    if host not in LOOPBACK:
-        raise SystemExit(f"bench: {what} must be on loopback (127.0.0.1), not {host!r}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -194,7 +168,7 @@ class RedisServer:
     def __init__(self, log_path: Path):
         self.binary = shutil.which("redis-server")
         if self.binary is None:
-            raise CouldNotRun("redis-server is not installed (apt-get install redis-server)")
+            raise BenchError("redis-server is not installed (apt-get install redis-server)")
         self.port = free_port()
         self.log_path = log_path
         self.log = open(log_path, "w")
@@ -212,24 +186,19 @@ class RedisServer:
         deadline = time.monotonic() + 15
         while True:
             if self.process.poll() is not None:
-                raise CouldNotRun(f"redis-server exited: {self.log_path.read_text()[-1000:]}")
+                raise BenchError(f"redis-server exited: {self.log_path.read_text()[-1000:]}")
             try:
                 redis.Redis.from_url(self.url, socket_timeout=1).ping()
                 return
             except redis.ConnectionError:
                 if time.monotonic() > deadline:
-                    raise CouldNotRun("redis-server did not answer within 15 s") from None
+                    raise BenchError("redis-server did not answer within 15 s") from None
                 time.sleep(0.05)
 
     def stop(self) -> None:
         """Stop it as an operator would (SIGTERM: it closes every client connection)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        if self.process is not None:
+            end_process(self.process)
         self.process = None
 
     def close(self) -> None:
@@ -243,78 +212,10 @@ class RedisServer:
         return sum(client.zcard(key) for key in client.scan_iter(match="asgi:group:case.*", count=500))
 
 
-# --- the scratch database -------------------------------------------------------------
-
-class ScratchDatabase:
-    """bench_soak on PostgreSQL: created fresh, dropped after."""
-
-    def __init__(self, admin_url: str):
-        require_loopback(admin_url, "PostgreSQL")
-        if DB_NAME in RESERVED_DATABASES or urlsplit(admin_url).path.strip("/") in RESERVED_DATABASES:
-            raise SystemExit("bench: the databases test and test_test are the CI's; not used here")
-        self.admin_url = admin_url
-        self.server_version = self._admin("SHOW server_version")
-
-    @property
-    def url(self) -> str:
-        return urlsplit(self.admin_url)._replace(path=f"/{DB_NAME}").geturl()
-
-    def _admin(self, sql: str):
-        import psycopg
-
-        with psycopg.connect(self.admin_url, connect_timeout=3, autocommit=True) as conn:
-            conn.execute("SET statement_timeout = 60000")
-            cursor = conn.execute(sql)
-            return cursor.fetchone()[0] if cursor.description else None
-
-    def create(self) -> None:
-        self._admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        self._admin(f"CREATE DATABASE {DB_NAME}")
-
-    def drop(self) -> None:
-        self._admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-
-    def deadlocks(self) -> int:
-        """Deadlocks PostgreSQL has detected (and broken, failing one transaction) in the
-        scratch database since it was created."""
-        return self._admin(f"SELECT deadlocks FROM pg_stat_database WHERE datname = '{DB_NAME}'") or 0
-
-
-def manage(env: dict, *args: str) -> None:
-    result = subprocess.run(  # bounded: a hung migration fails the run
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=SUBPROCESS_WAIT,
-    )
-    if result.returncode != 0:
-        raise CouldNotRun(f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}"
-                          f"{result.stderr[-3000:]}")
-
-
 # --- the servers ------------------------------------------------------------------------
 
-class Daphne:
-    def __init__(self, env: dict, log_path: Path):
-        self.port = free_port()
-        self.log_path = log_path
-        self.log = open(log_path, "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "workspace.asgi:application"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise CouldNotRun(f"daphne exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise CouldNotRun("daphne did not start within 60 s") from None
-                time.sleep(0.1)
+class Server(Daphne):
+    """A Daphne process, with its memory, whether it is running, and its JSON log read."""
 
     def rss(self) -> float:
         return rss_mb(self.process.pid)
@@ -322,28 +223,15 @@ class Daphne:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.log.close()
-
     def count(self, text: str) -> int:
         """Lines of the log containing `text`."""
-        if not self.log_path.exists():
-            return 0
-        return sum(1 for line in self.log_path.read_text(errors="replace").splitlines() if text in line)
+        return sum(1 for line in self.log_lines() if text in line)
 
     def problems(self) -> list[str]:
         """What went wrong in the server, by the log: each kind of line with its count
         (JSON log lines by their level and message)."""
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         found: Counter = Counter()
-        for line in text.splitlines():
+        for line in self.log_lines():
             line = line.strip()
             if not re.search(r"over capacity|ERROR|Exception|Error:|WARNING|Traceback", line):
                 continue
@@ -406,7 +294,7 @@ def build(cases: int, per_case: int) -> dict:
         for user in members:
             client = Client()
             if not client.login(username=user.username, password=PASSWORD):
-                raise CouldNotRun(f"could not sign in as {user.username}")
+                raise BenchError(f"could not sign in as {user.username}")
             index = len(seats)
             seats.append(Seat(index=index, code=f"P{index + 1:02d}", username=user.username,
                               user_id=user.pk, case_id=case.pk, reference=case.reference,
@@ -529,14 +417,14 @@ class Practitioner:
         status, headers, text = await http(self.port, "GET", f"/cases/{self.seat.case_id}/", self.cookies)
         match = PAGE_SEQ.search(text)
         if status != 200 or not match:
-            raise CouldNotRun(f"{self.seat.code}: the case page answered {status} without data-seq")
+            raise BenchError(f"{self.seat.code}: the case page answered {status} without data-seq")
         self.last_seq = self.pending_seq = int(match[1])
         status, headers, text = await http(self.port, "GET", f"/cases/{self.seat.case_id}/notes/new/",
                                            self.cookies)
         token = CSRF_INPUT.search(text)
         cookie = headers["cookies"].get("csrftoken")
         if status != 200 or not token or not cookie:
-            raise CouldNotRun(f"{self.seat.code}: the note form answered {status} without a CSRF token")
+            raise BenchError(f"{self.seat.code}: the note form answered {status} without a CSRF token")
         self.csrf = token[1]
         self.cookies["csrftoken"] = cookie
 
@@ -739,7 +627,7 @@ def missing_deliveries(people: list[Practitioner], notes: list[tuple[int, int, s
     return sum(1 for note_id, case_id, _ in notes for p in by_case[case_id] if note_id not in p.receipts)
 
 
-async def run_soak(args, world: dict, servers: list[Daphne], redis_server: RedisServer,
+async def run_soak(args, world: dict, servers: list[Server], redis_server: RedisServer,
                    deadline: Deadline) -> dict:
     loop = asyncio.get_running_loop()
     http_pool = ThreadPoolExecutor(max_workers=len(world["seats"]) + 4, thread_name_prefix="soak-http")
@@ -786,7 +674,7 @@ async def run_soak(args, world: dict, servers: list[Daphne], redis_server: Redis
         try:
             await asyncio.wait_for(asyncio.gather(*(e.wait() for e in first.values())), timeout=60)
         except TimeoutError:
-            raise CouldNotRun(f"only {sum(e.is_set() for e in first.values())} of {len(people)} "
+            raise BenchError(f"only {sum(e.is_set() for e in first.values())} of {len(people)} "
                               "practitioners synced within 60 s") from None
         await asyncio.sleep(2)  # the joins' presence broadcasts
         deadline.check("before the soak")
@@ -986,7 +874,7 @@ def analyse(result: dict, notes: list[tuple[int, int, str]], run_id: str) -> dic
     }
 
 
-def report(header: list[str], a: dict, result: dict, servers: list[Daphne], left: dict,
+def report(header: list[str], a: dict, result: dict, servers: list[Server], left: dict,
            args, deadlocks: int) -> bool:
     print()
     for line in header:
@@ -1064,24 +952,16 @@ def report(header: list[str], a: dict, result: dict, servers: list[Daphne], left
     passed = lost == 0 and not failed and outage_ok and converged
     print(f"overall: {'PASS' if passed else 'FAIL'}")
     problems = [f"server {i + 1}: {line}" for i, s in enumerate(servers) for line in s.problems()]
-    if problems:
-        print("\nserver logs (var/bench-soak-daphne-*.log) report:")
-        for line in problems:
-            print("  " + line)
+    print_problems("server logs (var/bench-soak-daphne-*.log) report:", problems)
     return passed
 
 
 def _interval(text: str) -> tuple[float, float]:
-    low, _, high = text.partition("-")
-    low_ms, high_ms = float(low), float(high or low)
-    if not 500 <= low_ms <= high_ms <= 120_000:
-        raise argparse.ArgumentTypeError("MIN-MAX in milliseconds, 500 <= MIN <= MAX <= 120000")
-    return low_ms / 1000, high_ms / 1000
+    return parse_interval(text, 500, 120_000)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser(__doc__)
     parser.add_argument("--duration", type=float, default=300, help="seconds of saving notes (300)")
     parser.add_argument("--cases", type=int, default=5, help="cases, one team each (5)")
     parser.add_argument("--per-case", type=int, default=10, help="practitioners in each case room (10)")
@@ -1089,9 +969,7 @@ def main() -> int:
                         help="milliseconds between one practitioner's saves, MIN-MAX (4000-12000)")
     parser.add_argument("--outage", type=float, default=5, help="seconds Redis stays down (5)")
     parser.add_argument("--servers", type=int, default=2, help="Daphne processes (2)")
-    parser.add_argument("--pg-admin-url", default=os.environ.get(
-        "BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-        help="PostgreSQL to create the scratch database on (BENCH_PG_ADMIN_URL)")
+    add_pg_admin_url(parser)
     parser.add_argument("--seed", type=int, default=2026, help="random seed (2026)")
     parser.add_argument("--budget", type=float, help="seconds the whole run may take "
                         "(default: --duration + 480)")
@@ -1106,67 +984,49 @@ def main() -> int:
         parser.error("--outage: 1..60 seconds, and at most half of --duration")
     args.budget = args.budget or args.duration + 480
     args.run_id = uuid.uuid4().hex[:8]
-    deadline = Deadline(args.budget)
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5 * (os.cpu_count() or 1):
-        log(f"warning: load average {load_before:.2f} on {os.cpu_count()} CPUs: other work on this "
-            "machine will show in the figures")
-    signal.signal(signal.SIGTERM, _terminated)
+    deadline = Deadline(args.budget, "shorten --duration")
+    load_before = starting_load()
+    on_sigterm()
     # The hard deadline: whatever is running then, the clean-up in main()'s finally runs.
-    signal.signal(signal.SIGALRM, _out_of_time)
-    signal.alarm(int(args.budget) + 1)
+    alarm_after(int(args.budget) + 1, "out of time (--budget); cleaning up")
 
-    try:
-        database = ScratchDatabase(args.pg_admin_url)
-    except SystemExit:
-        raise
-    except Exception as error:
-        print(f"bench: PostgreSQL at {args.pg_admin_url} does not answer ({error}); it is needed "
-              "(pg_ctlcluster --skip-systemctl-redirect 15 main start)", file=sys.stderr)
+    database = open_scratch_postgres(
+        args.pg_admin_url, DB_NAME, avoid_ci=True,
+        needed="; it is needed (pg_ctlcluster --skip-systemctl-redirect 15 main start)")
+    if database is None:
         return 2
     (ROOT / "var").mkdir(exist_ok=True)
     try:
         redis_server = RedisServer(ROOT / "var" / "bench-soak-redis.log")
-    except CouldNotRun as error:
+    except BenchError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
 
-    env = {
-        **os.environ, "DATABASE_URL": database.url, "REDIS_URL": redis_server.url,
-        "DJANGO_SETTINGS_MODULE": "workspace.settings.test", "ALLOWED_HOSTS": "127.0.0.1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in ("DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE", "LIVE_RATE_BURST", "LIVE_RATE_PER_SECOND",
-                 "CHANNEL_LAYER_CAPACITY", "REDIS_MAX_CONNECTIONS"):
-        env.pop(name, None)
-    servers: list[Daphne] = []
+    env = bench_env(database.url, redis_url=redis_server.url,
+                    unset=("LIVE_RATE_BURST", "LIVE_RATE_PER_SECOND", "CHANNEL_LAYER_CAPACITY",
+                           "REDIS_MAX_CONNECTIONS"))
+    servers: list[Server] = []
     django_ready = False
     try:
         try:
             redis_server.start()
             log(f"Redis of this run's own on 127.0.0.1:{redis_server.port} (no persistence; "
                 "log var/bench-soak-redis.log)")
-            log(f"database: PostgreSQL {database.server_version}, scratch database {DB_NAME} on 127.0.0.1")
+            log(f"database: {database.describe()}")
             database.create()
             log("migrating")
-            manage(env, "migrate", "--noinput")
+            manage(env, "migrate", "--noinput", error=BenchError)
             deadline.check("migrating")
-            os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE",
-                                                   "ALLOWED_HOSTS")})
-            for name in ("DEBUG", "LIVE_RATE_BURST", "LIVE_RATE_PER_SECOND"):
-                os.environ.pop(name, None)
-            import django
-
-            django.setup()
+            setup_django(env, also=("LIVE_RATE_BURST", "LIVE_RATE_PER_SECOND"))
             django_ready = True
             people = args.cases * args.per_case
             log(f"{args.cases} teams and cases, {people} practitioners, through the actions; signing in")
             world = build(args.cases, args.per_case)
             for i in range(args.servers):
-                servers.append(Daphne(env, ROOT / "var" / f"bench-soak-daphne-{i + 1}.log"))
+                servers.append(Server(env, ROOT / "var" / f"bench-soak-daphne-{i + 1}.log"))
             for server in servers:
-                server.wait_ready()
-        except CouldNotRun as error:
+                server.wait_ready(60, BenchError)
+        except BenchError as error:
             print(f"bench: could not run: {error}", file=sys.stderr)
             return 2
         log(f"{len(servers)} Daphne on 127.0.0.1:" + ", ".join(str(s.port) for s in servers)
@@ -1178,7 +1038,7 @@ def main() -> int:
 
         try:
             result = asyncio.run(go())
-        except CouldNotRun as error:
+        except BenchError as error:
             print(f"bench: could not run: {error}", file=sys.stderr)
             return 2
         except TimeoutError:
@@ -1201,10 +1061,8 @@ def main() -> int:
         low, high = args.interval
         header = [
             f"Soak test, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
-            f"machine: {platform.node()}, {os.cpu_count()} CPUs, {platform.machine()}, "
-            f"{_cpu_model()}, Python {platform.python_version()}, load average {load_before:.2f} "
-            f"at the start, {os.getloadavg()[0]:.2f} at the end",
-            f"database: PostgreSQL {database.server_version}, scratch database {DB_NAME} on 127.0.0.1",
+            describe_machine(load_before),
+            f"database: {database.describe()}",
             f"channel layer: {layer['BACKEND'].rsplit('.', 1)[-1]}, its own redis-server on "
             f"127.0.0.1:{redis_server.port} ({_redis_version(redis_server.binary)}), capacity "
             f"{layer['CONFIG'].get('capacity')}; {len(servers)} Daphne processes, practitioners "
@@ -1229,19 +1087,7 @@ def main() -> int:
 
             with contextlib.suppress(Exception):
                 connections.close_all()
-        try:
-            database.drop()
-            log(f"removed the scratch database {DB_NAME}, stopped the servers and Redis")
-        except Exception as error:
-            log(f"could not remove the scratch database: {error}")
-
-
-def _terminated(signum, frame):
-    raise SystemExit("bench: terminated")  # runs the clean-up in main()'s finally
-
-
-def _out_of_time(signum, frame):
-    raise SystemExit("bench: out of time (--budget); cleaning up")
+        drop_at_end(database, f"removed the scratch database {DB_NAME}, stopped the servers and Redis")
 
 
 def _redis_version(binary: str) -> str:
@@ -1251,16 +1097,6 @@ def _redis_version(binary: str) -> str:
         return f"Redis {found[1]}" if found else "Redis"
     except (OSError, subprocess.SubprocessError):
         return "Redis"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":
