@@ -19,30 +19,43 @@ refused POST, answered 400 with the data, then 5xx without it.
 Every named URL of the project is either such a read (each builder declares its URL
 name, and the test checks that the read's URL resolves to it) or exempt in NOT_READS
 with its reason; a page that is neither, or an entry naming a page that is gone, fails
-`test_every_page_is_a_proven_read_or_exempt_with_a_reason`.
+`test_every_page_is_a_proven_read_or_exempt_with_a_reason`. The exemption is checked,
+not trusted: each exempt page is asked for (and posted to) by someone on the case, with
+the case full of what the reads show, and must answer as it should with none of it.
 """
 
 from __future__ import annotations
 
 import datetime
+import html
+import re
 from dataclasses import dataclass, field
 
 import pytest
 from channels.db import database_sync_to_async
+from django.contrib.messages import get_messages
 from django.db import DatabaseError
 from django.test import Client
 from django.urls import URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 
 from audit import actions as audit_actions
-from casenotes.actions import do_add_addendum, do_open_break_glass, do_request_transfer
+from casenotes.actions import (
+    do_add_addendum,
+    do_add_keyworker,
+    do_open_break_glass,
+    do_request_transfer,
+)
+from casenotes.models import Case, Person
 from discussions import actions as discussion_actions
 from discussions.models import Section
 from teams.models import Role
 from tests.casenotes.rooms import live_layer_fixture, rooms_fixture  # noqa: F401
 from tests.discussions.conftest import schedule
 from tests.discussions.test_consumers import Rooms as DiscussionRooms
+from tests.factories import PASSWORD
 from tests.helpers import AuditWatch
+from tests.teams.test_two_factor import enrol
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,6 +66,7 @@ SECTION_TEXT = "Worry raised at the discussion: rent arrears (marker R-8824)."
 AGREED_ACTION = "Book a family group conference (marker R-8825)"
 EMERGENCY_REASON = "Police called about the children overnight (marker R-8826)."
 SAR_REFERENCE = "SAR-2026-0917"
+TRANSFER_REASON = "Risk has fallen since the plan began (marker R-8827)."
 
 
 def _store_down(events):
@@ -211,7 +225,7 @@ def case_access_list(world):
 @reads("casenotes:transfer_list")
 def transfer_requests(world):
     do_request_transfer(acting_user=world.team_manager, case=world.case,
-                        to_team=world.locality_team, reason="Risk has fallen.")
+                        to_team=world.locality_team, reason=TRANSFER_REASON)
     return Read(world.locality_users[Role.TEAM_MANAGER], reverse("casenotes:transfer_list"),
                 [world.case.reference, "Harper"])
 
@@ -219,7 +233,7 @@ def transfer_requests(world):
 @reads("casenotes:transfer_decide")
 def transfer_decision_page(world):
     transfer = do_request_transfer(acting_user=world.team_manager, case=world.case,
-                                   to_team=world.locality_team, reason="Risk has fallen.")
+                                   to_team=world.locality_team, reason=TRANSFER_REASON)
     return Read(world.locality_users[Role.TEAM_MANAGER],
                 reverse("casenotes:transfer_decide", args=[transfer.pk]),
                 [world.case.reference, "Harper"])
@@ -505,6 +519,176 @@ def test_every_page_is_a_proven_read_or_exempt_with_a_reason():
     assert sorted((covered | NOT_READS.keys()) - pages) == [], "entries naming no page"
     assert sorted(covered & NOT_READS.keys()) == [], "pages both read and exempt"
     assert [name for name, why in NOT_READS.items() if not why.strip()] == []
+    assert sorted(EXERCISES.keys() - NOT_READS.keys()) == [], "exercises of no exemption"
+
+
+@dataclass
+class Visit:
+    """One request to an exempt page: who asks (None: nobody signed in), the status it
+    answers with, and what it shows (its heading, its message, where it redirects to),
+    so that an error page cannot pass for a page that shows nothing."""
+
+    user: object
+    url: str
+    status: int
+    shows: tuple[str, ...]
+    post: dict | None = None
+    headers: dict = field(default_factory=dict)
+    follow: bool = False  # only to a page that is itself no read
+
+    def fetch(self, client: Client):
+        if self.post is not None:
+            return client.post(self.url, self.post, headers=self.headers, follow=self.follow)
+        return client.get(self.url, headers=self.headers, follow=self.follow)
+
+
+#: How each NOT_READS page is exercised, by URL name; each is marked with `exercises`.
+EXERCISES = {}
+
+
+def exercises(url_name):
+    def declare(build):
+        EXERCISES[url_name] = build
+        return build
+    return declare
+
+
+def _case_full_of_data(world):
+    """What the reads show, all at once: a note about Ellie with its addendum, a draft, a
+    signed-off discussion (section text, agreed action), an emergency access with its
+    reason, a transfer request, and the social worker's own opening of the case."""
+    _read_by_a_practitioner(world)
+    world.draft(world.social_worker, body=DRAFT_BODY)
+    _signed_off_discussion(world)
+    _emergency_access(world)
+    do_request_transfer(acting_user=world.team_manager, case=world.case,
+                        to_team=world.locality_team, reason=TRANSFER_REASON)
+
+
+def _case_data_markers():
+    """Every case's reference and family name, every family member's name, and each text
+    written on the case: whole, its opening words (a shortened body) and its marker."""
+    texts = (NOTE_BODY, ADDENDUM_BODY, DRAFT_BODY, SECTION_TEXT, AGREED_ACTION,
+             EMERGENCY_REASON, TRANSFER_REASON)
+    return {*texts, *(text[:16] for text in texts), *re.findall(r"R-\d{4}", " ".join(texts)),
+            *(value for case in Case.objects.values_list("reference", "family_name")
+              for value in case),
+            *Person.objects.values_list("full_name", flat=True)}
+
+
+@exercises("casenotes:case_create")
+def new_case_form(world):
+    url = reverse("casenotes:case_create", args=[world.fs_team.pk])
+    return [Visit(world.team_manager, url, 200, ("Open a new case",
+                                                 world.social_worker.get_full_name())),
+            Visit(world.team_manager, url, 400, ("Open a new case", "FS-26-0142"),
+                  post={"reference": "FS-26-0142", "family_name": ""})]
+
+
+@exercises("casenotes:transfer_withdraw")
+def transfer_withdrawn(world):
+    url = reverse("casenotes:transfer_withdraw", args=[world.case.transfers.get().pk])
+    access = _case_url("case_access", world)
+    return [Visit(world.team_manager, url, 302, (access, "Transfer request withdrawn."), post={}),
+            Visit(world.team_manager, url, 302,
+                  (access, "This request has already been withdrawn."), post={})]
+
+
+@exercises("casenotes:keyworker_remove")
+def keyworker_removed(world):
+    keyworker = world.locality_users[Role.FAMILY_SUPPORT_WORKER]
+    grant = do_add_keyworker(acting_user=world.team_manager, case=world.case, user=keyworker)
+    url = _case_url("keyworker_remove", world, grant.pk)
+    access = _case_url("case_access", world)
+    return [Visit(world.team_manager, url, 302,
+                  (access, f"{keyworker.get_full_name()} removed as a keyworker."), post={}),
+            Visit(world.team_manager, url, 302,
+                  (access, "This keyworker's access has already ended."), post={})]
+
+
+@exercises("login")
+def sign_in(world):
+    url = reverse("login")
+    return [Visit(None, url, 200, ("Sign in",)),
+            Visit(None, url, 200, ("Enter a correct username and password",),
+                  post={"username": world.social_worker.get_username(), "password": "wrong"}),
+            Visit(world.social_worker, url, 302, (reverse("casenotes:caseload"),))]
+
+
+@exercises("logout")
+def sign_out(world):
+    return [Visit(world.social_worker, reverse("logout"), 200, ("Sign in",), post={},
+                  follow=True)]
+
+
+@exercises("keep_alive")
+def stay_signed_in(world):
+    url, case_page = reverse("keep_alive"), _case_url("case_detail", world)
+    return [Visit(world.social_worker, url, 204, (), post={},
+                  headers={"Accept": "application/json"}),
+            Visit(world.social_worker, url, 302, (case_page,), post={},
+                  headers={"Referer": f"http://testserver{case_page}"})]
+
+
+@exercises("password_change")
+def own_password(world):
+    url, worker = reverse("password_change"), world.social_worker
+    new = {"new_password": "a-brand-new-passphrase-77",
+           "new_password_again": "a-brand-new-passphrase-77"}
+    return [Visit(worker, url, 200, ("Change your password",)),
+            Visit(worker, url, 400, ("Your current password is not right",),
+                  post={"current_password": "wrong", **new}),
+            Visit(worker, url, 302, (reverse("casenotes:caseload"), "password has been changed"),
+                  post={"current_password": PASSWORD, **new})]
+
+
+@exercises("two_factor_verify")
+def second_sign_in_step(world):
+    signed_in = Client()
+    signed_in.force_login(world.social_worker)
+    enrol(signed_in)  # a device, so a new session is asked for its code
+    url = reverse("two_factor_verify")
+    return [Visit(world.social_worker, url, 200, ("Enter your security code",)),
+            Visit(world.social_worker, url, 400, ("That code is not right",),
+                  post={"code": "000000"})]
+
+
+@exercises("two_factor_setup")
+def authenticator_set_up(world):
+    url = reverse("two_factor_setup")
+    return [Visit(world.social_worker, url, 200, ("Set up two-factor sign-in", "<svg")),
+            Visit(world.social_worker, url, 400, ("That code is not right",),
+                  post={"code": "000000"})]
+
+
+@exercises("healthz")
+def health_check(world):
+    return [Visit(user, reverse("healthz"), 200, ('"database": "ok"',))
+            for user in (None, world.social_worker)]
+
+
+@pytest.mark.parametrize("url_name", sorted(NOT_READS))
+def test_a_page_exempt_from_the_reads_shows_no_case_data(world, url_name):
+    """Each exempt page, asked for and posted to as it is used (by someone on the case,
+    where someone signs in), answers as it should and shows none of the case: not in
+    its page, its message, nor where it redirects to. A redirect is followed only to a
+    page that is itself no read."""
+    assert url_name in EXERCISES, "an exemption with no exercise here is trusted, not checked"
+    _case_full_of_data(world)
+    visits = EXERCISES[url_name](world)
+    markers = _case_data_markers()
+    assert visits
+    for visit in visits:
+        assert resolve(visit.url).view_name == url_name
+        client = Client()
+        if visit.user is not None:
+            client.force_login(visit.user)
+        response = visit.fetch(client)
+        shown = " ".join([html.unescape(response.content.decode()), response.get("Location", ""),
+                          *(str(message) for message in get_messages(response.wsgi_request))])
+        assert (response.status_code, [text for text in visit.shows if text not in shown]) == (
+            visit.status, [])
+        assert sorted(marker for marker in markers if marker in shown) == []
 
 
 @pytest.mark.parametrize("page", READS, ids=[read.__name__ for read in READS])
