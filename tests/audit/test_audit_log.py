@@ -234,17 +234,24 @@ def test_a_note_is_not_saved_when_its_audit_entry_cannot_be_written(world, monke
     assert not CaseNote.objects.filter(body__startswith="Must not be saved").exists()
 
 
-def test_a_finalised_note_is_not_saved_when_its_audit_entries_cannot_be_written(
-    world, monkeypatch
-):
-    # A finalised note's two entries go in one INSERT: that failing fails the save.
+def test_a_finalised_note_is_not_saved_when_its_audit_entries_cannot_be_written(world):
+    # A finalised note's two entries go in one INSERT: the database refusing it fails
+    # the save (whichever way the batch is written on this database).
+    refused = []
+
+    def audit_table_refuses_inserts(execute, sql, params, many, context):
+        if sql.lstrip().startswith('INSERT INTO "audit_auditevent"'):
+            refused.append(sql)
+            raise DatabaseError("the audit table cannot be written")
+        return execute(sql, params, many, context)
+
     before = write_fingerprint()
-    monkeypatch.setattr("audit.actions.AuditEvent.objects.bulk_create", _audit_store_down)
-    with pytest.raises(DatabaseError):
+    with connection.execute_wrapper(audit_table_refuses_inserts), pytest.raises(DatabaseError):
         do_create_note(acting_user=world.social_worker, case=world.case,
                        note_type=CaseNote.NoteType.HOME_VISIT,
                        occurred_at=timezone.now() - datetime.timedelta(hours=1),
                        body="Must not be saved without its audit entries.", finalise=True)
+    assert len(refused) == 1
     assert write_fingerprint() == before
 
 

@@ -10,9 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 
-from audit import chain
+from audit import chain, context
 from audit import db as audit_db
-from audit.actions import Actor, record
+from audit.actions import Actor, Pending, record, record_many
 from audit.models import AuditAction, AuditEvent
 
 
@@ -54,6 +54,30 @@ def test_each_entry_carries_the_hash_of_the_one_before(db):
     stored = AuditEvent.objects.get(pk=second.pk)
     assert chain.entry_hash(stored.prev_hash, {f: getattr(stored, f) for f in chain.FIELDS}) \
         == stored.entry_hash
+
+
+def test_a_batch_is_stored_in_its_chain_order_with_every_field_as_it_was_hashed(db):
+    """record_many writes a batch in one statement (on PostgreSQL, one JSON array): ids
+    follow the chain, and every stored field is the value its hash was taken over, with
+    awkward values (no address, IPv6, quotes, backslashes, non-ASCII, emergency access)."""
+    record(actor=Actor(user_id=1, label="first"), action=AuditAction.CASE_VIEWED,
+           object_type="case", object_id=1, case_id=1)
+    contexts = [context.RequestContext(request_id=f"req-{n}", client_ip=ip, user_agent=agent)
+                for n, (ip, agent) in enumerate([(None, ""), ("2001:db8::1", 'Firefox "quoted"'),
+                                                 ("10.0.0.7", "back\\slash ünïcode")])]
+    pending = [Pending(actor=Actor(user_id=n, label=f"user.{n}", agency="Children's services",
+                                   role="Social worker", break_glass_id=n if n % 5 == 0 else None),
+                       action=AuditAction.LIVE_DELIVERED,
+                       object_type="note", object_id=1000 + n, case_id=n % 3 or None,
+                       reason=f"live «{n}» 'x'", ctx=contexts[n % 3])
+               for n in range(1, 31)]
+    written = record_many(pending)
+    stored = list(AuditEvent.objects.filter(pk__in=[e.pk for e in written]).order_by("id"))
+    assert [e.entry_hash for e in stored] == [e.entry_hash for e in written]
+    for event, row in zip(written, stored, strict=True):
+        assert {f: getattr(row, f) for f in chain.FIELDS} == {f: getattr(event, f) for f in chain.FIELDS}
+        assert chain.entry_hash(row.prev_hash, {f: getattr(row, f) for f in chain.FIELDS}) == row.entry_hash
+    assert chain.verify().ok
 
 
 def test_audit_verify_passes_an_intact_trail(db):
