@@ -143,7 +143,8 @@ def my_actions(user) -> dict:
     actor = actor_for(user)
     record_many([Pending(actor=actor, action=AuditAction.ACTIONS_VIEWED, object_type="case",
                          object_id=case_id, case_id=case_id) for case_id in sorted(visible_ids)]
-                or [Pending(actor=actor, action=AuditAction.ACTIONS_VIEWED)])
+                or [Pending(actor=actor, action=AuditAction.ACTIONS_VIEWED, object_type="",
+                            object_id="", case_id=None)])
     return {"todo": todo, "done": done, "today": timezone.localdate(),
             "overdue": sum(1 for t in todo if t.action.is_overdue)}
 

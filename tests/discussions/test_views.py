@@ -9,11 +9,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AuditAction
 from casenotes.actions import do_add_keyworker
 from discussions import actions
 from discussions.models import AgreedAction, Discussion, KeptText, Section
 from teams.models import Role
 from tests.discussions.conftest import schedule
+from tests.helpers import AuditWatch
 
 
 def client_for(user) -> Client:
@@ -183,6 +185,17 @@ def test_sign_off_refused_shows_why_and_signed_off_record_is_locked(world):
     case_page = client_for(world.social_worker).get(
         reverse("casenotes:case_detail", args=[world.case.pk])).content.decode()
     assert "Step up to a child protection conference." in case_page
+
+
+def test_my_actions_with_nothing_to_do_says_so_and_records_the_look(world):
+    """Most people have no agreed action most of the time: the page answers, says there
+    is nothing to do, and the look is still an entry in the access log."""
+    watch = AuditWatch()
+    page = client_for(world.social_worker).get(reverse("discussions:my_actions"))
+    assert page.status_code == 200
+    assert "Nothing to do." in page.content.decode()
+    entry = watch.one(AuditAction.ACTIONS_VIEWED)
+    assert (entry.actor_id, entry.case_id) == (world.social_worker.pk, None)
 
 
 def test_my_actions_lists_the_owners_tasks_with_overdue_ones_flagged_and_marks_them_done(world):
