@@ -27,12 +27,14 @@ class ScheduleForm(forms.Form):
         "invalid": "Enter a real date, for example 27/11/2026."})
     time = forms.CharField(max_length=5, strip=True, error_messages={
         "required": "Enter the time the discussion starts, for example 10:00."})
+    # Checkbox widgets, as the page shows them: each box gets its own id for its label.
     cases = forms.ModelMultipleChoiceField(
-        queryset=Case.objects.none(), required=False,
+        queryset=Case.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
         error_messages={"invalid_choice": "Choose cases from the list.",
                         "invalid_pk_value": "Choose cases from the list."})
     invitees = forms.ModelMultipleChoiceField(
         queryset=get_user_model().objects.none(), required=False,
+        widget=forms.CheckboxSelectMultiple,
         error_messages={"invalid_choice": "Choose people from the list.",
                         "invalid_pk_value": "Choose people from the list."})
 

@@ -263,7 +263,8 @@ def my_actions(request):
 @require_POST
 def action_complete(request, action_id):
     agreed, _access = policy.access_agreed_action(request.user, action_id)
-    form = CompleteForm(request.POST)
+    # Named as this action's box on the page (outcome-<id>): the error summary links to it.
+    form = CompleteForm(request.POST, auto_id=f"%s-{agreed.pk}")
     if form.is_valid():
         try:
             actions.do_complete_action(acting_user=request.user, agreed=agreed,
