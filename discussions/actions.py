@@ -21,7 +21,7 @@ from audit.models import AuditAction
 from casenotes.actions.notes import _publish, do_create_note
 from casenotes.models import Case, CaseEvent, CaseNote
 from casenotes.permissions import Action, CaseAccess, NotFound, policy
-from discussions import notices
+from discussions import notices, selectors
 from discussions.merge import merge3
 from discussions.models import (
     ACTION_MAX_LENGTH,
@@ -551,11 +551,10 @@ def do_sign_off(*, acting_user, discussion: Discussion) -> Discussion:
     members = {m.user_id for m in team_members(discussion.team)}
     errors: list[str] = []
     bodies: dict[int, str] = {}
-    case_accesses = policy.discussion_case_accesses(acting_user, [item.case for item in items])
-    accesses: dict[int, CaseAccess] = {}
+    accesses = selectors.item_accesses(acting_user, items)
     for item in items:
         ref = item.case.reference
-        access = accesses[item.pk] = case_accesses[item.case_id]
+        access = accesses[item.pk]
         if access is None or not access.can_contribute or access.membership is None:
             errors.append(f"{ref}: you can no longer add to this case, so its record cannot be filed.")
             continue

@@ -60,7 +60,8 @@ def room_access(user, discussion_id: int, *, joining: bool) -> RoomAccess | None
     if (user is None or discussion is None or (joining and discussion.status not in _OPEN)
             or not policy.can(user, Action.JOIN_DISCUSSION, discussion)):
         return None
-    accesses = selectors.item_accesses(user, discussion)
+    accesses = selectors.item_accesses(
+        user, discussion.items.select_related("case__allocated_team").order_by("position"))
     visible = frozenset(item for item, access in accesses.items() if access is not None)
     editable = frozenset(item for item, access in accesses.items()
                          if access is not None and access.can_contribute)

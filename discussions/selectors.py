@@ -31,9 +31,10 @@ class ItemView:
         return self.access is not None
 
 
-def item_accesses(user, discussion: Discussion) -> dict[int, CaseAccess | None]:
-    """Each agenda item's case access for `user` (None: reference only)."""
-    items = list(discussion.items.select_related("case__allocated_team").order_by("position"))
+def item_accesses(user, items) -> dict[int, CaseAccess | None]:
+    """Each agenda item's case access for `user`, by item id (None: reference only),
+    decided in one batch however many items (policy.discussion_case_accesses)."""
+    items = list(items)
     accesses = policy.discussion_case_accesses(user, [item.case for item in items])
     return {item.pk: accesses[item.case_id] for item in items}
 
@@ -56,9 +57,9 @@ def room(user, discussion: Discussion, *, audit: bool = True) -> dict:
     running = discussion.is_running
     views: list[ItemView] = []
     items = list(_items(discussion))
-    accesses = policy.discussion_case_accesses(user, [item.case for item in items])
+    accesses = item_accesses(user, items)
     for item in items:
-        access = accesses[item.case_id]
+        access = accesses[item.pk]
         view = ItemView(item=item, access=access,
                         can_edit=bool(access and access.can_contribute and running))
         if access is not None:
@@ -170,9 +171,9 @@ def record_history(user, discussion: Discussion) -> dict:
 
     entries, shown = [], []
     items = list(discussion.items.select_related("case").order_by("position"))
-    accesses = policy.discussion_case_accesses(user, [item.case for item in items])
+    accesses = item_accesses(user, items)
     for item in items:
-        access = accesses[item.case_id]
+        access = accesses[item.pk]
         if access is None:
             continue
         shown.append((item, access))
