@@ -450,16 +450,22 @@ def do_resolve_kept_text(*, acting_user, kept: KeptText, add: bool) -> KeptText:
 # --- actions ------------------------------------------------------------------------
 
 def _action_errors(discussion: Discussion, case: Case, *, owner, due_on,
-                   members: set[int] | None = None) -> dict[str, list[str]]:
+                   members: set[int] | None = None,
+                   working: bool | None = None) -> dict[str, list[str]]:
+    """What is wrong with an agreed action's owner and due date. `members` (the team's
+    member ids) and `working` (whether the owner may work on `case`) may be passed
+    in, decided for many actions at once; otherwise they are looked up."""
     errors: dict[str, list[str]] = {}
     if owner is None:
         errors["owner"] = ["Choose who will do this."]
     else:
         members = members if members is not None else {m.user_id for m in team_members(discussion.team)}
         name = owner.get_full_name() or owner.get_username()
+        if working is None:
+            working = policy.discussion_case_access(owner, case) is not None
         if owner.pk not in members:
             errors["owner"] = [f"{name} is not a member of {discussion.team.name}: choose a team member."]
-        elif policy.discussion_case_access(owner, case) is None:
+        elif not working:
             errors["owner"] = [f"{name} is not working on {case.reference}: choose someone who is."]
     if due_on is None:
         errors["due_on"] = ["Enter the date this is due by."]
@@ -512,6 +518,18 @@ def do_remove_action(*, acting_user, agreed: AgreedAction) -> None:
 
 # --- sign-off -----------------------------------------------------------------------
 
+def _owners_working(items: list[AgendaItem]) -> dict[tuple[int, int], bool]:
+    """Whether each agreed action's owner may work on its item's case, keyed by
+    (owner id, case id): one batch of the policy per owner, however many actions."""
+    by_owner: dict[int, tuple[object, list[Case]]] = {}
+    for item in items:
+        for agreed in item.actions.all():
+            by_owner.setdefault(agreed.owner_id, (agreed.owner, []))[1].append(item.case)
+    return {(owner_id, case_id): access is not None
+            for owner_id, (owner, cases) in by_owner.items()
+            for case_id, access in policy.discussion_case_accesses(owner, cases).items()}
+
+
 def compose_record(discussion: Discussion, item: AgendaItem, attendees: list[Attendance]) -> str:
     """The note filed into the case: the record's four sections, the actions, who
     was there."""
@@ -552,6 +570,7 @@ def do_sign_off(*, acting_user, discussion: Discussion) -> Discussion:
     errors: list[str] = []
     bodies: dict[int, str] = {}
     accesses = selectors.item_accesses(acting_user, items)
+    working = _owners_working(items)
     for item in items:
         ref = item.case.reference
         access = accesses[item.pk]
@@ -569,7 +588,8 @@ def do_sign_off(*, acting_user, discussion: Discussion) -> Discussion:
                               "dismiss before signing off.")
         for agreed in item.actions.all():
             problems = _action_errors(discussion, item.case, owner=agreed.owner,
-                                      due_on=agreed.due_on, members=members)
+                                      due_on=agreed.due_on, members=members,
+                                      working=working[agreed.owner_id, item.case_id])
             errors += [f"{ref}: action '{agreed.description[:60]}': {message}"
                        for messages in problems.values() for message in messages]
         bodies[item.pk] = compose_record(discussion, item, attendees)

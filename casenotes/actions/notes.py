@@ -44,6 +44,17 @@ class StaleVersion(Exception):
         self.current = current
 
 
+class ReferenceInUse(ValidationError):
+    """A new case's reference belongs to a case already. Carries that case's id, so
+    the refusal, which tells the person the case exists, is recorded against it."""
+
+    def __init__(self, reference: str, case_id: int):
+        super().__init__({"reference": [
+            f"{reference} is already the reference of a case. Check the reference "
+            "you were given."]})
+        self.case_id = case_id
+
+
 # --- cases --------------------------------------------------------------------------
 
 @transaction.atomic
@@ -61,6 +72,9 @@ def do_create_case(
         allocated_team=team, lead_practitioner=lead_practitioner,
         opened_on=opened_on or timezone.localdate(),
     )
+    taken = Case.objects.filter(reference=case.reference).values_list("pk", flat=True).first()
+    if taken is not None:
+        raise ReferenceInUse(case.reference, taken)
     case.full_clean()
     case._history_user = acting_user
     case.save()

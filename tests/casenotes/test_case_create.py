@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from audit.models import AuditAction
+from audit.models import AuditAction, Outcome
 from casenotes.models import Case
 from teams.models import Role
 from tests.helpers import AuditWatch
@@ -53,9 +53,26 @@ def test_a_lead_from_another_team_is_refused(world):
     assert not Case.objects.filter(family_name="Mensah").exists()
 
 
-def test_a_reference_in_use_is_refused(world):
+def test_a_reference_in_use_is_refused_and_the_refusal_recorded_against_that_case(world):
+    watch = AuditWatch()
+    cases_before = Case.objects.count()
     response = _post(_client(world.team_manager), world.fs_team, reference=world.case.reference)
-    assert response.status_code == 400 and "already exists" in response.content.decode()
+    assert response.status_code == 400
+    assert (f"{world.case.reference} is already the reference of a case"
+            in response.content.decode())
+    assert Case.objects.count() == cases_before
+    # The refusal tells the manager the case exists, so the IG officer sees it in
+    # that case's access log.
+    denied = [e for e in watch.new() if e.action == AuditAction.ACCESS_DENIED]
+    assert [(e.actor_id, e.case_id, e.outcome, e.reason) for e in denied] == [
+        (world.team_manager.pk, world.case.pk, Outcome.DENIED, "create_case: reference in use")]
+    assert AuditAction.CASE_CREATED not in watch.actions()
+
+
+def test_a_new_reference_records_no_refusal(world):
+    watch = AuditWatch()
+    _post(_client(world.team_manager), world.fs_team)
+    assert AuditAction.ACCESS_DENIED not in watch.actions()
 
 
 @pytest.mark.parametrize("role", [Role.SOCIAL_WORKER, Role.IG_OFFICER, Role.ADMINISTRATOR])

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from audit.models import AuditAction, AuditEvent
-from casenotes.actions import do_add_keyworker
+from casenotes.actions import do_add_keyworker, do_remove_keyworker
 from casenotes.models import CaseEvent, CaseNote
 from casenotes.permissions import Action, NotFound, policy
 from discussions import actions, selectors
@@ -424,6 +424,55 @@ def test_sign_off_is_refused_when_an_owner_has_left_the_team_or_a_due_date_has_p
     assert "Chase the GP" in text and "is not a member of" in text
     assert "Book the review" in text and "today or in the future" in text
     assert Discussion.objects.get().status == Discussion.Status.IN_PROGRESS
+
+
+def _agree_on(world, discussion, position, owner, description):
+    return actions.do_add_action(acting_user=world.team_manager, description=description,
+                                 item=discussion.items.get(position=position), owner=owner,
+                                 due_on=TODAY())
+
+
+def test_sign_off_is_refused_when_an_owner_no_longer_works_on_the_case(world):
+    discussion = locality_case_on_agenda(world)
+    locality_manager = world.locality_users[Role.TEAM_MANAGER]
+    grant = do_add_keyworker(acting_user=locality_manager, case=world.other_case,
+                             user=world.social_worker)
+    for position in (1, 2):
+        actions.do_save_section(acting_user=world.team_manager, version=1, text="Agreed.",
+                                section=section(discussion, position=position))
+    _agree_on(world, discussion, 1, world.social_worker, "Visit the children")
+    _agree_on(world, discussion, 2, world.social_worker, "Call the school")
+    do_remove_keyworker(acting_user=locality_manager, grant=grant)
+    with pytest.raises(ValidationError) as refused:
+        actions.do_sign_off(acting_user=world.team_manager, discussion=discussion)
+    name = world.social_worker.get_full_name()
+    assert refused.value.messages == [
+        f"EH-2025-0102: action 'Call the school': {name} is not working on EH-2025-0102: "
+        "choose someone who is."]
+    assert Discussion.objects.get().status == Discussion.Status.IN_PROGRESS
+
+
+def test_sign_off_asks_the_policy_once_per_action_owner_however_many_actions(world, monkeypatch):
+    discussion = locality_case_on_agenda(world)
+    do_add_keyworker(acting_user=world.locality_users[Role.TEAM_MANAGER], case=world.other_case,
+                     user=world.social_worker)
+    for position in (1, 2):
+        actions.do_save_section(acting_user=world.team_manager, version=1, text="Agreed.",
+                                section=section(discussion, position=position))
+    for position, description in ((1, "Visit"), (1, "Call the GP"), (2, "Call the school")):
+        _agree_on(world, discussion, position, world.social_worker, description)
+    asked: list[tuple[int, set[int]]] = []
+    batch = type(policy)._case_accesses
+
+    def spy(self, user, cases):
+        asked.append((user.pk, {case.pk for case in cases}))
+        return batch(self, user, cases)
+
+    monkeypatch.setattr(type(policy), "_case_accesses", spy)
+    actions.do_sign_off(acting_user=world.team_manager, discussion=discussion)
+    owners = [cases for user_id, cases in asked if user_id == world.social_worker.pk]
+    assert owners == [{world.case.pk, world.other_case.pk}]
+    assert Discussion.objects.get().status == Discussion.Status.SIGNED_OFF
 
 
 def test_completing_a_task_is_recorded_in_the_case(world):
