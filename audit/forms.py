@@ -89,6 +89,15 @@ class ReviewForm(forms.Form):
         return cleaned
 
 
+class SarSearchForm(forms.Form):
+    """Finding the subject of a request by name (`selectors.sar_candidates`)."""
+
+    q = forms.CharField(required=False, max_length=100, label="Person's name",
+                        error_messages={"max_length": "Enter the name in 100 characters or fewer.",
+                                        "null_characters_not_allowed":
+                                            "Enter the name without control characters."})
+
+
 class SarForm(forms.Form):
     person = forms.IntegerField(min_value=1, error_messages={
         "required": "Choose the person from the search results.",

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from audit import sar, selectors
-from audit.forms import LogSearchForm, ReviewForm, SarForm
+from audit.forms import LogSearchForm, ReviewForm, SarForm, SarSearchForm
 from casenotes import actions
 from casenotes import selectors as case_selectors
 from casenotes.models import Case, CaseGrant, Person
@@ -135,7 +135,8 @@ def subject_access(request):
     """Find the person (name, date of birth and reference only), then produce the
     request: an explicit POST with its reference, audited."""
     form = SarForm(request.POST if request.method == "POST" else None)
-    query = (request.GET.get("q") or "").strip()[:100]
+    search = SarSearchForm(request.GET or None, auto_id="sar-%s")
+    query = search.cleaned_data["q"] if search.is_bound and search.is_valid() else ""
     people = selectors.sar_candidates(request.user, query)
     if request.method == "POST" and form.is_valid():
         person = Person.objects.select_related("case__allocated_team").filter(
@@ -151,5 +152,6 @@ def subject_access(request):
                 return response
             return render(request, "audit/sar_report.html", {**data, "nav": "ig"})
     return render(request, "audit/sar_find.html", {
-        "form": form, "query": query, "people": people, "searched": bool(query), "nav": "ig",
-    }, status=400 if form.errors else 200)
+        "form": form, "search": search, "query": query, "people": people,
+        "searched": bool(query), "nav": "ig",
+    }, status=400 if form.errors or search.errors else 200)

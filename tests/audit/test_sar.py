@@ -120,6 +120,21 @@ def test_a_search_too_short_to_run_shows_nobody_and_records_nothing(world, ig_cl
     assert watch.new() == []
 
 
+@pytest.mark.parametrize("name, message", [
+    ("Wal\x00sh", "Enter the name without control characters."),
+    ("Walsh" * 21, "Enter the name in 100 characters or fewer."),
+])
+def test_a_name_that_cannot_be_searched_for_gets_a_message_and_records_nothing(
+        world, ig_client, held, name, message):
+    watch = AuditWatch()
+    response = ig_client.get(reverse("audit:subject_access"), {"q": name})
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert 'govuk-error-summary' in page and message in page and 'href="#sar-q"' in page
+    assert "Dean Walsh" not in page
+    assert watch.new() == []
+
+
 @pytest.mark.parametrize("reference", ["", "x", "has spaces", "=cmd|' /C calc'!A0", "a" * 41])
 def test_a_bad_reference_is_refused_and_produces_nothing(world, ig_client, held, reference):
     before = AuditEvent.objects.filter(action=AuditAction.SAR_PRODUCED).count()

@@ -1,4 +1,5 @@
-"""Every link a signed-in person is shown leads to a working page.
+"""Every link a signed-in person is shown leads to a working page, and every search or
+filter form they are shown answers awkward input with a page, not a server error.
 
 Each demo user (one of every role) starts at the home page and follows every link on
 every page they reach, as far as the links go: each must answer 200, or redirect to a
@@ -21,15 +22,27 @@ MAX_PAGES = 400
 
 
 class _Links(HTMLParser):
+    """The page's links, and its GET forms as (action, [field names])."""
+
     def __init__(self):
         super().__init__()
         self.hrefs: list[str] = []
+        self.forms: list[tuple[str, list[str]]] = []
+        self._form: list[str] | None = None
 
     def handle_starttag(self, tag, attrs):
-        if tag == "a":
-            href = dict(attrs).get("href")
-            if href:
-                self.hrefs.append(href)
+        attrs = dict(attrs)
+        if tag == "a" and attrs.get("href"):
+            self.hrefs.append(attrs["href"])
+        elif tag == "form" and (attrs.get("method") or "get").lower() == "get":
+            self._form = []
+            self.forms.append((attrs.get("action") or "", self._form))
+        elif tag in ("input", "select", "textarea") and self._form is not None and attrs.get("name"):
+            self._form.append(attrs["name"])
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._form = None
 
 
 def _links(html: str) -> list[str]:
@@ -45,6 +58,12 @@ def _links(html: str) -> list[str]:
             continue
         found.append(href)
     return found
+
+
+def _forms(html: str) -> list[tuple[str, list[str]]]:
+    parser = _Links()
+    parser.feed(html)
+    return parser.forms
 
 
 def _walk(client) -> tuple[dict[str, int], list[str]]:
@@ -81,3 +100,27 @@ def test_every_link_shown_to_a_person_leads_to_a_working_page(demo, username):
     # administrator's menu is the shortest: home, search, actions, password).
     assert len(seen) >= 4, f"{username} reached only {sorted(seen)}"
     assert len(seen) < MAX_PAGES, f"{username}: the walk hit its limit of {MAX_PAGES} pages"
+
+
+# What people type, paste or hand-edit into a search or filter's address.
+AWKWARD = ["", "   ", "x" * 5000, "nul\x00byte", "Zoë 😀 Ashworth", "-1", "0",
+           "99999999999999999999999", "2026-02-30", "31/12/2026", "'; DROP TABLE x; --",
+           "%_%", "<script>alert(1)</script>", "FS-24-0117", "line\r\nbreak"]
+
+
+@pytest.mark.parametrize("username", ["social.worker", "team.manager", "ig.officer"])
+def test_every_search_and_filter_form_answers_awkward_input_without_a_server_error(demo, username):
+    client = demo.client(username)
+    seen, _faults = _walk(client)
+    tried = 0
+    for url in sorted(seen):
+        for action, fields in _forms(client.get(url).content.decode()):
+            target = action or url.split("?")[0]
+            for value in AWKWARD:
+                for query in [{name: value} for name in fields] + [dict.fromkeys(fields, value)]:
+                    response = client.get(target, query)
+                    tried += 1
+                    assert response.status_code in (200, 400), (target, query, response.status_code)
+                    if response.status_code == 400:
+                        assert b"govuk-error-summary" in response.content, (target, query)
+    assert tried > 0, f"{username} was shown no search or filter form"
