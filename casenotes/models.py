@@ -18,6 +18,7 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from simple_history.models import HistoricalRecords
 
 from teams.models import Agency, Team
+from workspace.validators import no_nul
 
 
 class Case(models.Model):
@@ -32,7 +33,7 @@ class Case(models.Model):
         CHILD_LOOKED_AFTER = "child_looked_after", "Child looked after"
 
     reference = models.CharField(max_length=32, unique=True)
-    family_name = models.CharField(max_length=120)
+    family_name = models.CharField(max_length=120, validators=[no_nul])
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     category = models.CharField(max_length=40, choices=Category.choices)
     allocated_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="cases")
@@ -89,7 +90,7 @@ class CaseGrant(models.Model):
                              related_name="case_grants")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     reason_code = models.CharField(max_length=20, choices=Reason.choices, blank=True)
-    reason = models.CharField(max_length=500, blank=True)
+    reason = models.CharField(max_length=500, blank=True, validators=[no_nul])
     granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                    related_name="+")
     starts_at = models.DateTimeField(default=timezone.now)
@@ -98,7 +99,7 @@ class CaseGrant(models.Model):
     ended_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                  null=True, blank=True, related_name="+")
     review = models.CharField(max_length=20, choices=Review.choices, default=Review.PENDING)
-    review_note = models.CharField(max_length=1000, blank=True)
+    review_note = models.CharField(max_length=1000, blank=True, validators=[no_nul])
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                     null=True, blank=True, related_name="+")
     reviewed_at = models.DateTimeField(null=True, blank=True)
@@ -152,7 +153,7 @@ class CaseTransfer(models.Model):
     from_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
     to_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="incoming_transfers")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.REQUESTED)
-    reason = models.CharField(max_length=1000)
+    reason = models.CharField(max_length=1000, validators=[no_nul])
     handover_days = models.PositiveSmallIntegerField()
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                      related_name="+")
@@ -160,7 +161,7 @@ class CaseTransfer(models.Model):
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                    null=True, blank=True, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
-    decision_reason = models.CharField(max_length=1000, blank=True)
+    decision_reason = models.CharField(max_length=1000, blank=True, validators=[no_nul])
     handover_ends_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords()
 
@@ -191,7 +192,7 @@ class Person(models.Model):
         OTHER_ADULT = "other_adult", "Other adult"
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="people")
-    full_name = models.CharField(max_length=200)
+    full_name = models.CharField(max_length=200, validators=[no_nul])
     date_of_birth = models.DateField(null=True, blank=True)
     role_in_family = models.CharField(max_length=30, choices=RoleInFamily.choices)
     # For an adult with a specialist worker (e.g. a perpetrator programme, adult mental
@@ -268,7 +269,7 @@ class CaseNote(models.Model):
     author_agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
     note_type = models.CharField(max_length=40, choices=NoteType.choices)
     occurred_at = models.DateTimeField()
-    body = models.TextField(validators=[MaxLengthValidator(settings.NOTE_BODY_MAX_LENGTH)])
+    body = models.TextField(validators=[MaxLengthValidator(settings.NOTE_BODY_MAX_LENGTH), no_nul])
     sensitivity = models.CharField(
         max_length=20, choices=Sensitivity.choices, default=Sensitivity.STANDARD
     )
@@ -324,7 +325,7 @@ class Addendum(models.Model):
     note = models.ForeignKey(CaseNote, on_delete=models.PROTECT, related_name="addenda")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     author_agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
-    body = models.TextField(validators=[MaxLengthValidator(settings.NOTE_BODY_MAX_LENGTH)])
+    body = models.TextField(validators=[MaxLengthValidator(settings.NOTE_BODY_MAX_LENGTH), no_nul])
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     history = HistoricalRecords()
 

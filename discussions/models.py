@@ -21,6 +21,7 @@ from simple_history.models import HistoricalRecords
 
 from casenotes.models import Case, CaseNote
 from teams.models import Team
+from workspace.validators import no_nul
 
 #: The most one section may hold (four of them and the actions fit in one note).
 SECTION_MAX_LENGTH = 4_000
@@ -35,7 +36,7 @@ class Discussion(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="discussions")
-    title = models.CharField(max_length=120, default="Group case discussion")
+    title = models.CharField(max_length=120, default="Group case discussion", validators=[no_nul])
     scheduled_for = models.DateTimeField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SCHEDULED)
     chair = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
@@ -110,7 +111,7 @@ class Section(models.Model):
 
     item = models.ForeignKey(AgendaItem, on_delete=models.CASCADE, related_name="sections")
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    text = models.TextField(blank=True, max_length=SECTION_MAX_LENGTH)
+    text = models.TextField(blank=True, max_length=SECTION_MAX_LENGTH, validators=[no_nul])
     #: Goes up by one with every saved change; a save names the version it was based on.
     version = models.PositiveIntegerField(default=1)
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
@@ -136,7 +137,7 @@ class KeptText(models.Model):
 
     section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="kept_texts")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    text = models.TextField(max_length=SECTION_MAX_LENGTH)
+    text = models.TextField(max_length=SECTION_MAX_LENGTH, validators=[no_nul])
     based_on_version = models.PositiveIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
     resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True)
@@ -165,7 +166,7 @@ class AgreedAction(models.Model):
         DONE = "done", "Done"
 
     item = models.ForeignKey(AgendaItem, on_delete=models.CASCADE, related_name="actions")
-    description = models.CharField(max_length=ACTION_MAX_LENGTH)
+    description = models.CharField(max_length=ACTION_MAX_LENGTH, validators=[no_nul])
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                               related_name="agreed_actions")
     due_on = models.DateField()
@@ -176,7 +177,7 @@ class AgreedAction(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     completed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                      null=True, blank=True, related_name="+")
-    outcome = models.CharField(max_length=500, blank=True)
+    outcome = models.CharField(max_length=500, blank=True, validators=[no_nul])
     history = HistoricalRecords()
 
     class Meta:

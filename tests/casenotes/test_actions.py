@@ -298,6 +298,24 @@ def test_note_body_over_the_limit_is_refused_with_its_length(world):
         "body": [f"The note must be {MAX:,} characters or fewer (it has {MAX + 1:,})."]}
 
 
+def test_text_holding_a_nul_character_is_refused_with_a_message(world):
+    """PostgreSQL cannot store a NUL: without the check each save failed as a server
+    error there (and stored it on SQLite)."""
+    message = "hidden control character (NUL)"
+    with refused_unchanged() as caught:
+        do_create_note(acting_user=world.social_worker, **_note_kwargs(world, body="Seen.\x00"))
+    assert message in caught.value.message_dict["body"][0]
+    note = world.standard_note(world.social_worker)
+    with refused_unchanged() as caught:
+        do_add_addendum(acting_user=world.social_worker, note=note, body="Correction\x00")
+    assert message in caught.value.message_dict["body"][0]
+    with refused_unchanged() as caught:
+        do_create_case(acting_user=world.team_manager, reference="FS-2025-0502",
+                       family_name="No\x00vak", category=Case.Category.CHILD_IN_NEED,
+                       team=world.fs_team)
+    assert message in caught.value.message_dict["family_name"][0]
+
+
 def test_note_body_at_the_limit_is_accepted(world):
     note = do_create_note(acting_user=world.social_worker, **_note_kwargs(world, body="x" * MAX))
     assert len(CaseNote.objects.get(pk=note.pk).body) == MAX

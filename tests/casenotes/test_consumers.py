@@ -854,8 +854,10 @@ async def test_autosave_with_a_stale_version_returns_the_current_text_and_overwr
     ({"sensitivity": "public"}, "sensitivity", "Choose who may read this note."),
     ({"readers": [1]}, "readers", ""),
     ({"people": [987654]}, "people", "Choose people from this family only."),
+    # PostgreSQL cannot store a NUL: refused as a message, not failed as a save.
+    ({"body": "Seen at home.\x00"}, "body", "hidden control character (NUL)"),
 ], ids=["future", "empty", "too-long", "not-a-date", "out-of-range-date", "type", "sensitivity",
-        "readers-on-standard", "unknown-person"])
+        "readers-on-standard", "unknown-person", "nul-character"])
 async def test_autosave_of_bad_input_is_refused_with_a_message_and_writes_nothing(
     world, rooms, overrides, field, message
 ):

@@ -283,6 +283,21 @@ def test_an_overlong_section_is_refused_and_nothing_changes(world):
     assert target.version == 1 and target.text == ""
 
 
+def test_a_section_or_action_holding_a_nul_character_is_refused_and_nothing_changes(world):
+    """PostgreSQL cannot store a NUL: without the check the save failed as a server
+    error, on SQLite it was stored."""
+    discussion = started(world)
+    target = section(discussion)
+    with pytest.raises(ValidationError, match="hidden control character"):
+        actions.do_save_section(acting_user=world.social_worker, section=target,
+                                text="Missed \x00appointments.", version=1)
+    with pytest.raises(ValidationError, match="hidden control character"):
+        agree(world, discussion, description="Call \x00the GP")
+    target.refresh_from_db()
+    assert (target.version, target.text) == (1, "")
+    assert not AgreedAction.objects.exists()
+
+
 # --- restricted participants -----------------------------------------------------------
 
 def test_a_participant_not_on_a_case_sees_only_its_reference_and_cannot_write_to_it(world):
