@@ -510,6 +510,10 @@ def test_information_governance_pages_meet_wcag_2_2_aa(world, open_page, axe):
     visit(ig, reverse("audit:user_report", args=[worker.pk]), f"What {worker.get_full_name()} accessed")
     axe.check(ig, "user access report")
 
+    visit(ig, reverse("audit:subject_access") + "?q=" + "Harper" * 17, "Subject access request",
+          status=400)
+    expect(page.locator(".govuk-error-summary")).to_contain_text("100 characters or fewer")
+    axe.check(ig, "subject access search showing its error")
     visit(ig, reverse("audit:subject_access") + "?q=Harper", "Subject access request")
     axe.check(ig, "subject access request: people found")
     page.get_by_role("button", name="Produce the subject access request").click()
