@@ -271,6 +271,14 @@ def test_a_practitioners_pages_meet_wcag_2_2_aa(world, open_page, axe):
     axe.check(tab, "case page, offline")
     tab.context.set_offline(False)
     expect_live(page)
+    # A colleague writing a note: the "is writing" line, in its colours.
+    colleague = open_page()
+    sign_in(colleague, world.user(Role.PROBATION_OFFICER).get_username(), PASSWORD)
+    visit(colleague, case_url(case, "note_create"), "Add a note", live=True)
+    colleague.page.get_by_label("Note", exact=True).press_sequentially("Spoke to", delay=20)
+    expect(page.locator("#writing")).to_contain_text("is writing a note")
+    axe.check(tab, "case page showing a colleague writing")
+    colleague.page.close()
 
     visit(tab, case_url(case, "note_create"), "Add a note", live=True)
     axe.check(tab, "new-note form")

@@ -231,6 +231,25 @@ def test_colleagues_see_who_is_here_and_new_notes_live_and_catch_up_after_a_drop
         assert tab.problems == [], tab.problems
 
 
+def test_someone_writing_who_closes_their_tab_is_no_longer_shown_writing(live_site, open_page):
+    """The line goes with the person (the room's presence), not 8 s after their last key."""
+    probation = open_page()
+    sign_in(probation, PROBATION_OFFICER)
+    open_case(probation)
+    bpage = probation.page
+    writer = open_page()
+    sign_in(writer, SOCIAL_WORKER)
+    writer.page.goto(f"/cases/{case_id()}/notes/new/")
+    expect_live(writer.page)
+    writer.page.get_by_label("Note", exact=True).press_sequentially("Spoke to Kerry", delay=20)
+    expect(bpage.locator("#writing")).to_have_text(
+        "Sam (Children's Services) is writing a note…", timeout=LIVE_WAIT_MS)
+    writer.page.close()
+    expect(bpage.locator("#presence")).not_to_contain_text("Sam", timeout=LIVE_WAIT_MS)
+    # Well before the line would expire of itself (WRITING_EXPIRES_MS, 8 s).
+    expect(bpage.locator("#writing")).to_be_empty(timeout=500)
+
+
 def test_autosave_keeps_every_text_and_colleagues_see_someone_writing(live_site, open_page):
     probation = open_page()  # B, watching the case page
     sign_in(probation, PROBATION_OFFICER)

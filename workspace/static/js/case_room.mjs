@@ -374,6 +374,13 @@ class WritingIndicator {
     this.writers.set(user, { line, timer });
   }
 
+  /** Drop the lines of people no longer in the room (a closed tab, a dropped link). */
+  keepOnly(users) {
+    for (const user of [...this.writers.keys()]) {
+      if (!users.has(user)) this.update({ user, active: false });
+    }
+  }
+
   clear() {
     for (const { line, timer } of this.writers.values()) {
       clearTimeout(timer);
@@ -437,6 +444,7 @@ function initCasePage(notes) {
       },
       presence(message) {
         presence?.show(message.people);
+        writing?.keepOnly(new Set(message.people.map((person) => person?.user)));
       },
       writing(message) {
         writing?.update(message);
