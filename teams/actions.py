@@ -223,18 +223,19 @@ def do_start_totp(*, user, fresh: bool):
 
 
 @transaction.atomic
-def do_confirm_totp(*, request, token: str) -> list[str]:
+def do_confirm_totp(*, request, token: str | None) -> list[str]:
     """Confirm the pending authenticator with a code it shows; make ten backup codes
     (replacing any), mark this session as having passed the second step, and return
-    the codes (shown once). A wrong code changes nothing."""
+    the codes (shown once). A wrong code (None: one that cannot be a code) changes
+    nothing."""
     import django_otp
     from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
     user = request.user
     device = do_start_totp(user=user, fresh=False)
-    if not token:
+    if token == "":
         raise ValidationError("Enter the 6-digit code your authenticator app shows.")
-    if not device.verify_token(token):
+    if token is None or not device.verify_token(token):
         raise ValidationError("That code is not right. Enter the 6-digit code your app shows "
                               "now (codes change every 30 seconds).")
     device.confirmed = True
@@ -250,7 +251,7 @@ def do_confirm_totp(*, request, token: str) -> list[str]:
     return codes
 
 
-def do_verify_second_factor(*, request, token: str) -> None:
+def do_verify_second_factor(*, request, token: str | None) -> None:
     """The second step of signing in: a code from the app or an unused backup code
     (used up by this). Audited either way; django-otp slows repeated failures."""
     import django_otp

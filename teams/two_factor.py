@@ -91,8 +91,15 @@ class TwoFactorMiddleware:
         return match.url_name in _OPEN or request.path_info.startswith(settings.STATIC_URL or "/static/")
 
 
-def _code(request) -> str:
-    return "".join((request.POST.get("code") or "").split())
+def _code(request) -> str | None:
+    """The code as typed, less spaces; None (a wrong code, refused and audited as one)
+    for anything no code can be: app codes are digits and backup codes letters and
+    digits, so nothing else (a NUL, which PostgreSQL cannot even compare, a page of
+    text) reaches the devices."""
+    code = "".join((request.POST.get("code") or "").split())
+    if not code or (len(code) <= 64 and code.isascii() and code.isalnum()):
+        return code
+    return None
 
 
 @login_required

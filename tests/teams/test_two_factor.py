@@ -135,3 +135,23 @@ def test_an_administrator_resets_it_for_a_lost_phone(world, enforced):
     assert AuditEvent.objects.filter(action=AuditAction.TWO_FACTOR_RESET, object_id=str(manager.pk)).exists()
     fresh = password_only(manager)
     assert fresh.get(CASELOAD).url.startswith(reverse("two_factor_setup"))
+
+
+@pytest.mark.parametrize("code", ["12\x0034", "x" * 5000, "１２３４５６", "😀"],
+                         ids=["nul", "long", "fullwidth-digits", "emoji"])
+def test_a_code_that_cannot_be_a_code_is_refused_as_a_wrong_one(world, enforced, code):
+    """A NUL failed as a server error on PostgreSQL (the backup codes' lookup)."""
+    manager = world.team_manager
+    enrol(password_only(manager))
+    client = password_only(manager)
+    response = client.post(reverse("two_factor_verify"), {"code": code})
+    assert response.status_code == 400 and "That code is not right" in response.content.decode()
+    assert client.get(CASELOAD).status_code == 302
+    assert AuditEvent.objects.filter(action=AuditAction.TWO_FACTOR_FAILED, actor_id=manager.pk).exists()
+    # Setting it up: the same answer, and nothing confirmed.
+    officer = world.user(Role.IG_OFFICER)
+    setting_up = password_only(officer)
+    assert setting_up.get(reverse("two_factor_setup")).status_code == 200
+    response = setting_up.post(reverse("two_factor_setup"), {"code": code})
+    assert response.status_code == 400 and "That code is not right" in response.content.decode()
+    assert not TOTPDevice.objects.filter(user=officer, confirmed=True).exists()
