@@ -747,16 +747,21 @@ async def test_a_binary_frame_gets_an_error_frame_and_the_socket_survives(world,
     assert await record_rows() == before
 
 
-async def test_text_longer_than_a_section_holds_is_refused_with_a_message(world, rooms):
+@pytest.mark.parametrize("text, message", [
+    ("x" * (SECTION_MAX_LENGTH + 1), f"{SECTION_MAX_LENGTH:,} characters or fewer"),
+    # PostgreSQL cannot store a NUL: a message, not a failed save.
+    ("Remain on the plan.\x00", "hidden control character (NUL)"),
+], ids=["too-long", "nul-character"])
+async def test_text_a_section_cannot_hold_is_refused_with_a_message(world, rooms, text, message):
     discussion = await running(world)
     section = await section_of(discussion, world.case, DECISION)
     tab = await rooms.open(discussion.pk, world.social_worker)
     before = await record_rows()
 
-    await tab.send(save_frame(section.pk, text="x" * (SECTION_MAX_LENGTH + 1)))
+    await tab.send(save_frame(section.pk, text=text))
     reply = await tab.expect("section.invalid")
     assert reply["section"] == section.pk
-    assert f"{SECTION_MAX_LENGTH:,} characters or fewer" in reply["message"]
+    assert message in reply["message"]
     await tab.ping()
     assert await record_rows() == before
 
