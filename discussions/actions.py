@@ -461,11 +461,10 @@ def _action_errors(discussion: Discussion, case: Case, *, owner, due_on,
     else:
         members = members if members is not None else {m.user_id for m in team_members(discussion.team)}
         name = owner.get_full_name() or owner.get_username()
-        if working is None:
-            working = policy.discussion_case_access(owner, case) is not None
         if owner.pk not in members:
             errors["owner"] = [f"{name} is not a member of {discussion.team.name}: choose a team member."]
-        elif not working:
+        elif working is False or (working is None
+                                  and policy.discussion_case_access(owner, case) is None):
             errors["owner"] = [f"{name} is not working on {case.reference}: choose someone who is."]
     if due_on is None:
         errors["due_on"] = ["Enter the date this is due by."]

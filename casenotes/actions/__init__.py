@@ -21,7 +21,6 @@ from casenotes.actions.access import (  # noqa: F401
     do_withdraw_transfer,
 )
 from casenotes.actions.notes import (  # noqa: F401
-    ReferenceInUse,
     StaleVersion,
     do_add_addendum,
     do_add_person,

@@ -44,38 +44,39 @@ class StaleVersion(Exception):
         self.current = current
 
 
-class ReferenceInUse(ValidationError):
-    """A new case's reference belongs to a case already. Carries that case's id, so
-    the refusal, which tells the person the case exists, is recorded against it."""
-
-    def __init__(self, reference: str, case_id: int):
-        super().__init__({"reference": [
-            f"{reference} is already the reference of a case. Check the reference "
-            "you were given."]})
-        self.case_id = case_id
-
-
 # --- cases --------------------------------------------------------------------------
 
-@transaction.atomic
 def do_create_case(
     *, acting_user, reference: str, family_name: str, category: str, team: Team,
     lead_practitioner=None, opened_on: datetime.date | None = None,
 ) -> Case:
     if not policy.can(acting_user, Action.CREATE_CASE, team):
         raise NotFound("Team")
+    reference = reference.strip()
+    taken = Case.objects.filter(reference=reference).values_list("pk", flat=True).first()
+    if taken is not None:
+        # The refusal tells the person that this case exists: recorded against it, as
+        # any refused look is, outside the write's transaction so that it stays.
+        policy.record_denied(acting_user, "case", taken, taken, "create_case: reference in use")
+        raise ValidationError({"reference": [
+            f"{reference} is already the reference of a case. Check the reference you were given."]})
+    return _open_case(acting_user=acting_user, reference=reference, family_name=family_name,
+                      category=category, team=team, lead_practitioner=lead_practitioner,
+                      opened_on=opened_on)
+
+
+@transaction.atomic
+def _open_case(*, acting_user, reference, family_name, category, team, lead_practitioner,
+               opened_on) -> Case:
     if lead_practitioner is not None and lead_practitioner.pk not in {
             m.user_id for m in team_members(team)}:
         raise ValidationError({"lead_practitioner": f"Choose a member of {team.name}."})
     case = Case(
-        reference=reference.strip(), family_name=family_name.strip(), category=category,
+        reference=reference, family_name=family_name.strip(), category=category,
         allocated_team=team, lead_practitioner=lead_practitioner,
         opened_on=opened_on or timezone.localdate(),
     )
-    taken = Case.objects.filter(reference=case.reference).values_list("pk", flat=True).first()
-    if taken is not None:
-        raise ReferenceInUse(case.reference, taken)
-    case.full_clean()
+    case.full_clean()  # its unique check still catches a case opened since the look above
     case._history_user = acting_user
     case.save()
     actor = actor_for(acting_user)

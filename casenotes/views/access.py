@@ -316,11 +316,6 @@ def case_create(request, team_id):
                 family_name=data["family_name"], category=data["category"], team=team,
                 lead_practitioner=data["lead_practitioner"])
         except ValidationError as error:
-            if isinstance(error, actions.ReferenceInUse):
-                # The refusal tells the manager that a case with this reference
-                # exists: recorded against that case, as any refused look is.
-                policy.record_denied(request.user, "case", error.case_id, error.case_id,
-                                     "create_case: reference in use")
             _add_action_errors(form, error)
         else:
             messages.success(request, f"Case {case.reference} opened. Add the family next.")

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import dateformat, timezone
 from django.utils.html import strip_tags
 
-from audit.models import AuditAction
+from audit.models import AuditAction, Outcome
 from casenotes.actions import (
     StaleVersion,
     do_add_addendum,
@@ -105,12 +105,23 @@ def test_only_the_teams_manager_may_create_a_case_for_it(world):
                        team=world.fs_team)
 
 
-def test_duplicate_case_reference_is_refused_with_a_field_message(world):
-    with refused_unchanged() as caught:
+def test_duplicate_case_reference_is_refused_with_a_field_message_and_the_refusal_recorded(world):
+    """Nothing is written but the refusal's audit entry: it tells the manager that the
+    case exists, so it is recorded against that case, by the action, whoever calls it."""
+    before = write_fingerprint()
+    watch = AuditWatch()
+    with pytest.raises(ValidationError) as caught:
         do_create_case(acting_user=world.team_manager, reference=world.case.reference,
                        family_name="Novak", category=Case.Category.CHILD_IN_NEED,
                        team=world.fs_team)
-    assert "reference" in caught.value.message_dict
+    assert caught.value.message_dict == {"reference": [
+        f"{world.case.reference} is already the reference of a case. "
+        "Check the reference you were given."]}
+    assert_audit(watch.one(AuditAction.ACCESS_DENIED), action=AuditAction.ACCESS_DENIED,
+                 actor=world.team_manager, case_id=world.case.pk, object_type="case",
+                 object_id=world.case.pk, outcome=Outcome.DENIED)
+    assert len(watch.new()) == 1
+    assert {**write_fingerprint(), "audit": before["audit"]} == before
 
 
 def test_team_manager_closes_a_case(world):
