@@ -36,6 +36,7 @@ class AuditAction(models.IntegerChoices):
     DISCUSSION_CASE_VIEWED = 214, "Case record viewed in a group case discussion"
     ACTIONS_VIEWED = 215, "Own actions viewed"
     CASE_FORM_VIEWED = 216, "Form naming a case opened"
+    CHRONOLOGY_VIEWED = 217, "Chronology viewed"
     NOTE_VIEWED = 202, "Note viewed"
     TEAM_VIEWED = 203, "Team viewed"
     NOTE_FORM_VIEWED = 204, "Note form opened"

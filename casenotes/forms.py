@@ -132,11 +132,9 @@ class AddendumForm(forms.Form):
     )
 
 
-class NoteFilterForm(forms.Form):
-    note_type = forms.ChoiceField(
-        required=False, choices=[("", "All types")] + list(CaseNote.NoteType.choices),
-        error_messages={"invalid_choice": "Choose a note type from the list."},
-    )
+class PersonFilterForm(forms.Form):
+    """Narrows a case's list to one person in the family (the chronology)."""
+
     person = forms.ModelChoiceField(
         queryset=Person.objects.none(), required=False, empty_label="Everyone",
         error_messages={"invalid_choice": "Choose a person in this family."},
@@ -145,6 +143,14 @@ class NoteFilterForm(forms.Form):
     def __init__(self, *args, case: Case, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["person"].queryset = case.people.all()
+
+
+class NoteFilterForm(PersonFilterForm):
+    note_type = forms.ChoiceField(
+        required=False, choices=[("", "All types")] + list(CaseNote.NoteType.choices),
+        error_messages={"invalid_choice": "Choose a note type from the list."},
+    )
+    field_order = ["note_type", "person"]
 
 
 # --- case access ------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 """Reads of case data that need care: each goes through the policy and leaves its
 audit entry."""
 
+import datetime
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Max, Q, Subquery
@@ -91,6 +94,60 @@ def note_page(access: CaseAccess, note: CaseNote) -> dict:
            object_id=note.pk, case_id=note.case_id)
     return {"addenda": addenda, "people": list(note.people.all()),
             "readers": list(note.readers.all())}
+
+
+# --- chronology -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChronologyEntry:
+    """One line of a chronology: a significant note, or an event of the case itself.
+    `at` is None for what is known by its day only (a birth, the day a case opened or
+    closed); those open or end their day."""
+
+    day: datetime.date
+    at: datetime.datetime | None
+    what: str
+    note: CaseNote | None = None
+    _order: int = 1
+
+    @property
+    def sort_key(self):
+        return (self.day, self._order, self.at or datetime.datetime.min.replace(tzinfo=datetime.UTC))
+
+
+def chronology(access: CaseAccess, *, person: Person | None = None) -> dict:
+    """The case's significant events, oldest first: each finalised significant note the
+    viewer may read in full, the children's births, and the case's opening, transfers
+    and closing. A note the viewer would see only as a placeholder is left out (its
+    significance is part of what they may not know), as on the filtered case page."""
+    case = access.case
+    notes = (events.with_entry_data(policy.visible_notes(access))
+             .filter(is_significant=True, state=CaseNote.State.FINAL))
+    if person is not None:
+        notes = notes.filter(people=person)
+    entries = [ChronologyEntry(day=timezone.localdate(note.occurred_at), at=note.occurred_at,
+                               what=note.get_note_type_display(), note=note)
+               for note in notes if policy.note_level(access, note) == NoteLevel.FULL]
+    people = list(case.people.all())
+    for someone in people:
+        if someone.is_child and someone.date_of_birth and person in (None, someone):
+            entries.append(ChronologyEntry(day=someone.date_of_birth, at=None,
+                                           what=f"{someone.full_name} born", _order=0))
+    moves = list(case.transfers.filter(status=CaseTransfer.Status.ACCEPTED, decided_at__isnull=False)
+                 .select_related("from_team", "to_team").order_by("decided_at", "pk"))
+    first_team = moves[0].from_team if moves else case.allocated_team
+    entries.append(ChronologyEntry(
+        day=case.opened_on, at=None, _order=0,
+        what=f"Case opened ({case.get_category_display().lower()}), allocated to {first_team.name}"))
+    entries += [ChronologyEntry(day=timezone.localdate(move.decided_at), at=move.decided_at,
+                                what=f"Case transferred from {move.from_team.name} to {move.to_team.name}")
+                for move in moves]
+    if case.closed_on is not None:
+        entries.append(ChronologyEntry(day=case.closed_on, at=None, what="Case closed", _order=2))
+    entries.sort(key=lambda entry: entry.sort_key)
+    record(actor=access.actor, action=AuditAction.CHRONOLOGY_VIEWED, object_type="case",
+           object_id=case.pk, case_id=case.pk, reason=f"about person {person.pk}" if person else "")
+    return {"entries": entries, "people": people}
 
 
 # --- access governance ----------------------------------------------------------------

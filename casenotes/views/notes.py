@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.models import AuditAction, AuditEvent
 from casenotes import actions, events, selectors
-from casenotes.forms import AddendumForm, DraftEditForm, NoteFilterForm, NoteForm
+from casenotes.forms import AddendumForm, DraftEditForm, NoteFilterForm, NoteForm, PersonFilterForm
 from casenotes.permissions import Action, policy
 from discussions import selectors as discussion_selectors
 
@@ -108,6 +108,17 @@ def case_detail(request, case_id):
         "agreed_actions": discussion_selectors.case_actions(access),
         **page,
     })
+
+
+@login_required
+def chronology(request, case_id):
+    access = policy.access_case(request.user, case_id)
+    filters = PersonFilterForm(request.GET or None, case=access.case)
+    person = filters.cleaned_data["person"] if filters.is_bound and filters.is_valid() else None
+    return render(request, "casenotes/chronology.html", {
+        "access": access, "case": access.case, "filters": filters, "person": person,
+        **selectors.chronology(access, person=person),
+    }, status=400 if filters.errors else 200)
 
 
 @login_required

@@ -215,6 +215,12 @@ def case_history(world):
                 ["Ellie Harper", "Dean Walsh"])
 
 
+@reads("casenotes:chronology")
+def chronology(world):
+    world.standard_note(world.social_worker, body=NOTE_BODY, is_significant=True)
+    return Read(world.social_worker, _case_url("chronology", world), [NOTE_BODY, "Ellie Harper"])
+
+
 @reads("casenotes:case_access")
 def case_access_list(world):
     opener, _ = _emergency_access(world)

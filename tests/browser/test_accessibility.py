@@ -297,6 +297,13 @@ def test_a_practitioners_pages_meet_wcag_2_2_aa(world, open_page, axe):
     axe.check(tab, "sealed note's readers")
     visit(tab, case_url(case, "case_history"), "History of this case record")
     axe.check(tab, "case history")
+    visit(tab, case_url(case, "chronology") + f"?person={world.people['tom'].pk}",
+          "Chronology about Tom Harper")
+    expect(page.locator(f"#chronology-note-{note.pk}")).to_be_visible()
+    axe.check(tab, "chronology about one child")
+    visit(tab, case_url(case, "chronology") + "?person=x", "Chronology", status=400)
+    expect(page.locator(".govuk-error-summary")).to_be_visible()
+    axe.check(tab, "chronology refusing a person not in the family")
     visit(tab, case_url(case, "person_specialist", world.people["kayleigh"].pk),
           "Specialist agency for Kayleigh Harper")
     axe.check(tab, "an adult's specialist agency")
@@ -365,7 +372,8 @@ def test_a_practitioners_pages_meet_wcag_2_2_aa(world, open_page, axe):
     axe.check(second, "caseload, warning of the idle sign-out")
 
     assert unexpected_problems(tab, [reverse("login"), case_url(case, "note_create"),
-                                     "/cases/999999/", reverse("discussions:my_actions"),
+                                     "/cases/999999/", case_url(case, "chronology"),
+                                     reverse("discussions:my_actions"),
                                      reverse("password_change"),
                                      reverse("two_factor_setup")]) == []
     assert unexpected_problems(posted, [edit_url]) == []
