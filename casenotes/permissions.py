@@ -262,6 +262,20 @@ class Policy:
             logger.exception("permission check failed; denying")
             return queryset.none()
 
+    def joinable_discussions(self, user, queryset: QuerySet | None = None) -> QuerySet:
+        """The group case discussions `user` may join (JOIN_DISCUSSION: those of the teams
+        they work cases in), as one query."""
+        queryset = Discussion.objects.all() if queryset is None else queryset
+        try:
+            if user is None or not user.is_authenticated or not user.is_active:
+                return queryset.none()
+            team_ids = (Membership.objects.case_working(timezone.localdate())
+                        .filter(user=user).values("team_id"))
+            return queryset.filter(team_id__in=team_ids)
+        except Exception:
+            logger.exception("permission check failed; denying")
+            return queryset.none()
+
     # --- notes ---------------------------------------------------------------
     def visible_notes(self, access: CaseAccess, queryset: QuerySet | None = None) -> QuerySet:
         """Notes of the case the user may know exist: full or placeholder, never hidden.

@@ -123,6 +123,15 @@ def team_discussions(team: Team) -> dict:
     }
 
 
+def coming_up(user) -> list[Discussion]:
+    """The discussions to come or running in the teams `user` works in, running first,
+    then by time (for their caseload)."""
+    discussions = policy.joinable_discussions(user, Discussion.objects.filter(
+        status__in=[Discussion.Status.IN_PROGRESS, Discussion.Status.SCHEDULED]))
+    running_first = discussions.select_related("team").order_by("scheduled_for", "pk")
+    return sorted(running_first, key=lambda d: d.status != Discussion.Status.IN_PROGRESS)
+
+
 @dataclass(frozen=True)
 class Task:
     action: AgreedAction

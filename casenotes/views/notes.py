@@ -87,7 +87,10 @@ def _add_action_errors(form, error: ValidationError) -> None:
 @login_required
 def caseload(request):
     cases = selectors.caseload(request.user)
-    return render(request, "casenotes/caseload.html", {"cases": cases})
+    discussions = discussion_selectors.coming_up(request.user)
+    return render(request, "casenotes/caseload.html", {
+        "cases": cases, "discussions": discussions,
+        "running": [d for d in discussions if d.status == d.Status.IN_PROGRESS]})
 
 
 @login_required

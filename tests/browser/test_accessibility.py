@@ -471,6 +471,9 @@ def test_a_running_group_case_discussion_meets_wcag_2_2_aa(world, open_page, axe
     axe.check(chair, "group case discussion, as its chair")
 
     participant = signed_in(open_page, worker)
+    expect(participant.page.locator(f"#running-{discussion.pk}")).to_contain_text(
+        "Join the discussion")
+    axe.check(participant, "caseload, with a discussion running")
     visit(participant, room_url, re.compile(discussion.title), live=True)
     expect(participant.page.locator("#presence [data-presence-list] > li")).to_have_count(2)
     axe.check(participant, "group case discussion, as a participant")

@@ -278,3 +278,39 @@ def test_every_version_of_the_record_is_shown_with_who_and_when_for_the_cases_on
     assert "Close to early help" not in page and "Cases you are not working on are left out" in page
     assert "Close to early help" in client_for(world.team_manager).get(url).content.decode()
     assert client_for(world.locality_users[Role.SOCIAL_WORKER]).get(url).status_code == 404
+
+
+def test_the_caseload_shows_the_teams_coming_discussions_and_one_running_now(world):
+    later = schedule(world, when=timezone.now() + datetime.timedelta(days=2))
+    now = schedule(world, when=timezone.now() + datetime.timedelta(minutes=5))
+    gone = schedule(world, when=timezone.now() + datetime.timedelta(days=3))
+    actions.do_cancel_discussion(acting_user=world.team_manager, discussion=gone)
+    actions.do_start_discussion(acting_user=world.team_manager, discussion=now)
+    other = actions.do_schedule_discussion(
+        acting_user=world.locality_users[Role.TEAM_MANAGER], team=world.locality_team,
+        scheduled_for=timezone.now() + datetime.timedelta(days=1), cases=[world.other_case],
+        invitees=world.locality_members())
+
+    page = client_for(world.user(Role.PROBATION_OFFICER)).get(reverse("casenotes:caseload"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    room = room_url(now)
+    banner = html.split(f'id="running-{now.pk}"', 1)[1].split("</div>\n</div>", 1)[0]
+    assert f'href="{room}"' in banner and "Join the discussion" in banner
+    listed = html.split('id="coming-discussions"', 1)[1].split("</ul>", 1)[0]
+    assert listed.index(room) < listed.index(room_url(later))
+    for hidden in (gone, other):
+        assert room_url(hidden) not in html
+
+    locality = client_for(world.locality_users[Role.SOCIAL_WORKER]).get(
+        reverse("casenotes:caseload")).content.decode()
+    assert room_url(other) in locality
+    assert room_url(now) not in locality
+    assert "running-" not in locality
+
+
+def test_the_caseload_shows_no_discussions_to_those_outside_teams(world):
+    schedule(world)
+    for role in (Role.IG_OFFICER, Role.ADMINISTRATOR):
+        html = client_for(world.user(role)).get(reverse("casenotes:caseload")).content.decode()
+        assert 'id="coming-discussions"' not in html and "running-" not in html
