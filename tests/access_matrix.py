@@ -244,6 +244,7 @@ ENDPOINTS = {
     "casenotes:case_detail": (CASE, VIEW),
     "casenotes:case_export": (CASE, EXPORT),
     "casenotes:case_history": (CASE, VIEW),
+    "casenotes:chronology": (CASE, VIEW),
     "casenotes:case_access": (CASE, ACCESS_LIST),
     "casenotes:lead_allocate": (CASE, ACCESS_LIST),
     "casenotes:keyworker_add": (CASE, ACCESS_LIST),
