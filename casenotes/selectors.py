@@ -341,6 +341,13 @@ def case_export(access: CaseAccess) -> list[dict]:
     return rows
 
 
+def emergency_access_awaiting_review() -> int:
+    """How many uses of emergency access information governance has yet to review (a
+    count, for their start page: no case is named)."""
+    return CaseGrant.objects.filter(kind=CaseGrant.Kind.BREAK_GLASS,
+                                    review=CaseGrant.Review.PENDING).count()
+
+
 def break_glass_queue(user, *, page: int = 1, per_page: int = 50) -> dict:
     grants = (CaseGrant.objects.filter(kind=CaseGrant.Kind.BREAK_GLASS)
               .select_related("user", "case").order_by("-starts_at", "-id"))

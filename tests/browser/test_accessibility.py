@@ -155,10 +155,10 @@ def axe(axe_source) -> Checks:
     return Checks(axe_source)
 
 
-def signed_in(open_page, user):
+def signed_in(open_page, user, home: str = "My caseload"):
     tab = open_page()
     sign_in(tab, user.get_username(), PASSWORD)
-    expect(tab.page.get_by_role("heading", level=1, name="My caseload")).to_be_visible()
+    expect(tab.page.get_by_role("heading", level=1, name=home)).to_be_visible()
     return tab
 
 
@@ -500,7 +500,9 @@ def test_information_governance_pages_meet_wcag_2_2_aa(world, open_page, axe):
     assert reader.get(case_url(case)).status_code == 200  # the read the log then shows
     grant = do_open_break_glass(acting_user=world.locality_users[Role.SOCIAL_WORKER], case=case,
                                 reason_code="other", reason=EMERGENCY_REASON)
-    ig = signed_in(open_page, world.user(Role.IG_OFFICER))
+    ig = signed_in(open_page, world.user(Role.IG_OFFICER), home="Information governance")
+    expect(ig.page.locator("#awaiting-review")).to_contain_text("waiting for your review")
+    axe.check(ig, "information governance start page")
     page = ig.page
     today = f"{timezone.localdate():%d/%m/%Y}"
     visit(ig, reverse("audit:log_search"), "Access log")

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditAction, AuditEvent, Outcome
-from casenotes.actions import do_close_case, do_create_note, do_update_draft
+from casenotes.actions import do_close_case, do_create_note, do_open_break_glass, do_update_draft
 from casenotes.models import Addendum, CaseNote
 
 SEALED_TEXT = "refuge place"
@@ -67,12 +67,42 @@ def test_caseload_last_activity_ignores_sealed_notes(demo):
     assert row.last_activity != sealed.created_at
 
 
-@pytest.mark.parametrize("username", ["ig.officer", "admin"])
-def test_ig_officers_and_administrators_have_no_caseload(demo, username):
+@pytest.mark.parametrize(("username", "heading", "links"), [
+    ("ig.officer", "Information governance",
+     ["audit:log_search", "audit:break_glass_queue", "audit:alerts", "audit:subject_access"]),
+    ("admin", "Administration", ["admin:index"]),
+])
+def test_ig_officers_and_administrators_start_at_their_own_work_not_a_caseload(
+        demo, username, heading, links):
     response = demo.client(username).get("/")
     assert response.status_code == 200
-    assert response.context["cases"] == []
-    assert "Ashworth" not in response.content.decode()
+    page = response.content.decode()
+    assert f'<h1 class="govuk-heading-l">{heading}</h1>' in page
+    assert "You have no caseload" in page
+    assert "cases" not in response.context or response.context["cases"] == []
+    assert "Ashworth" not in page and "Begum" not in page
+    main = page.split('id="main-content"', 1)[1]
+    for name in links:
+        assert f'href="{reverse(name)}"' in main
+    nav = page.split('id="navigation"', 1)[1].split("</ul>", 1)[0]
+    for practitioners_only in ("My caseload", "Search", "My actions"):
+        assert practitioners_only not in nav
+
+
+def test_ig_start_page_says_how_many_emergency_accesses_wait_for_review(demo):
+    do_open_break_glass(acting_user=demo.user("early.help"), case=demo.case(),
+                        reason_code="other", reason="Called by the police out of hours.")
+    page = demo.client("ig.officer").get("/").content.decode()
+    waiting = page.split('id="awaiting-review"', 1)[1].split("</div>", 1)[0]
+    assert "1 use of emergency access is waiting for your review." in " ".join(waiting.split())
+    assert f'href="{reverse("audit:break_glass_queue")}"' in waiting
+
+
+def test_practitioners_keep_their_caseload_search_and_actions_in_the_menu(demo):
+    page = demo.client("social.worker").get("/").content.decode()
+    nav = page.split('id="navigation"', 1)[1].split("</ul>", 1)[0]
+    assert all(item in nav for item in ("My caseload", "Search", "My actions"))
+    assert '<h1 class="govuk-heading-l">My caseload</h1>' in page
 
 
 def test_case_pages_are_never_cached(demo):
