@@ -115,11 +115,12 @@ class ChronologyEntry:
         return (self.day, self._order, self.at or datetime.datetime.min.replace(tzinfo=datetime.UTC))
 
 
-def chronology(access: CaseAccess, *, person: Person | None = None) -> dict:
+def _chronology_entries(access: CaseAccess, person: Person | None) -> tuple[list, list]:
     """The case's significant events, oldest first: each finalised significant note the
     viewer may read in full, the children's births, and the case's opening, transfers
     and closing. A note the viewer would see only as a placeholder is left out (its
-    significance is part of what they may not know), as on the filtered case page."""
+    significance is part of what they may not know), as on the filtered case page.
+    Returns (entries, the family's people)."""
     case = access.case
     notes = (events.with_entry_data(policy.visible_notes(access))
              .filter(is_significant=True, state=CaseNote.State.FINAL))
@@ -145,9 +146,35 @@ def chronology(access: CaseAccess, *, person: Person | None = None) -> dict:
     if case.closed_on is not None:
         entries.append(ChronologyEntry(day=case.closed_on, at=None, what="Case closed", _order=2))
     entries.sort(key=lambda entry: entry.sort_key)
+    return entries, people
+
+
+def chronology(access: CaseAccess, *, person: Person | None = None) -> dict:
+    """The chronology page (see _chronology_entries)."""
+    entries, people = _chronology_entries(access, person)
     record(actor=access.actor, action=AuditAction.CHRONOLOGY_VIEWED, object_type="case",
-           object_id=case.pk, case_id=case.pk, reason=f"about person {person.pk}" if person else "")
+           object_id=access.case.pk, case_id=access.case.pk,
+           reason=f"about person {person.pk}" if person else "")
     return {"entries": entries, "people": people}
+
+
+def chronology_export(access: CaseAccess, *, person: Person | None = None) -> list[dict]:
+    """The chronology as CSV rows, recorded as an export of the case record."""
+    entries, _people = _chronology_entries(access, person)
+    rows = [{
+        "when": (timezone.localtime(entry.at).strftime("%Y-%m-%d %H:%M") if entry.at
+                 else entry.day.isoformat()),
+        "what": entry.what,
+        "about": ", ".join(p.full_name for p in entry.note.people.all()) if entry.note else "",
+        "by": entry.note.author.get_full_name() if entry.note else "The case record",
+        "agency": entry.note.author_agency.short_name if entry.note else "",
+        "note": entry.note.body if entry.note else "",
+    } for entry in entries]
+    about = f", about person {person.pk}" if person else ""
+    record(actor=access.actor, action=AuditAction.CASE_EXPORTED, object_type="case",
+           object_id=access.case.pk, case_id=access.case.pk,
+           reason=f"chronology: {len(rows)} events{about}")
+    return rows
 
 
 # --- access governance ----------------------------------------------------------------

@@ -16,6 +16,8 @@ urlpatterns = [
     path("cases/<int:case_id>/export.csv", access.case_export, name="case_export"),
     path("cases/<int:case_id>/history/", access.case_history, name="case_history"),
     path("cases/<int:case_id>/chronology/", notes.chronology, name="chronology"),
+    path("cases/<int:case_id>/chronology.csv", access.chronology_export,
+         name="chronology_export"),
     path("cases/<int:case_id>/access/", access.case_access, name="case_access"),
     path("cases/<int:case_id>/access/lead/", access.lead_allocate, name="lead_allocate"),
     path("cases/<int:case_id>/access/keyworkers/", access.keyworker_add, name="keyworker_add"),

@@ -243,6 +243,7 @@ ENDPOINTS = {
     "casenotes:transfer_withdraw": (CASE, REQUEST_TRANSFER),
     "casenotes:case_detail": (CASE, VIEW),
     "casenotes:case_export": (CASE, EXPORT),
+    "casenotes:chronology_export": (CASE, EXPORT),
     "casenotes:case_history": (CASE, VIEW),
     "casenotes:chronology": (CASE, VIEW),
     "casenotes:case_access": (CASE, ACCESS_LIST),

@@ -3,6 +3,7 @@ why), transfer requests and decisions, break-glass, sealed-note readers, a case'
 people's specialist agencies, search and the case record export."""
 
 import csv
+import re
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -10,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from casenotes import actions, selectors
@@ -18,6 +20,7 @@ from casenotes.forms import (
     CaseForm,
     KeyworkerForm,
     LeadForm,
+    PersonFilterForm,
     SearchForm,
     ShareForm,
     SpecialistAgencyForm,
@@ -285,18 +288,40 @@ def _cell(value) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
+def _csv(filename: str, columns: dict[str, str], rows: list[dict]) -> HttpResponse:
+    """A CSV download: `columns` maps each row key to its heading. The file name keeps
+    only letters, digits, '.', '_' and '-' (a reference typed elsewhere cannot break the
+    header)."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    safe_name = re.sub(r"[^A-Za-z0-9._-]", "-", filename)
+    response["Content-Disposition"] = f'attachment; filename="{safe_name}"'
+    writer = csv.writer(response)
+    writer.writerow(columns.values())
+    for row in rows:
+        writer.writerow([_cell(row[key]) for key in columns])
+    return response
+
+
 @login_required
 def case_export(request, case_id):
     access = policy.access_case(request.user, case_id, Action.EXPORT_CASE)
-    rows = selectors.case_export(access)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{access.case.reference}-record.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["When", "Type", "Author", "Agency", "State", "Note"])
-    for row in rows:
-        writer.writerow([_cell(row[k]) for k in ("occurred_at", "type", "author", "agency",
-                                                  "state", "body")])
-    return response
+    return _csv(f"{access.case.reference}-record.csv", {
+        "occurred_at": "When", "type": "Type", "author": "Author", "agency": "Agency",
+        "state": "State", "body": "Note"}, selectors.case_export(access))
+
+
+@login_required
+def chronology_export(request, case_id):
+    access = policy.access_case(request.user, case_id, Action.EXPORT_CASE)
+    filters = PersonFilterForm(request.GET or None, case=access.case)
+    if filters.is_bound and not filters.is_valid():
+        # The page says what is wrong (and answers 400); nothing is exported.
+        return redirect(reverse("casenotes:chronology", args=[access.case.pk]) + "?"
+                        + request.GET.urlencode())
+    person = filters.cleaned_data["person"] if filters.is_bound else None
+    return _csv(f"{access.case.reference}-chronology.csv", {
+        "when": "Date", "what": "What happened", "about": "About", "by": "Recorded by",
+        "agency": "Agency", "note": "Note"}, selectors.chronology_export(access, person=person))
 
 
 # --- a new case ----------------------------------------------------------------------------

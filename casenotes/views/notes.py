@@ -129,6 +129,7 @@ def chronology(request, case_id):
     person = filters.cleaned_data["person"] if filters.is_bound and filters.is_valid() else None
     return render(request, "casenotes/chronology.html", {
         "access": access, "case": access.case, "filters": filters, "person": person,
+        "can_export": policy.can(request.user, Action.EXPORT_CASE, access),
         **selectors.chronology(access, person=person),
     }, status=400 if filters.errors else 200)
 

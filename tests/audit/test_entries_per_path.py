@@ -43,6 +43,8 @@ def _reads(world, note):
          case, case),
         (reverse("casenotes:chronology", args=[case]), AuditAction.CHRONOLOGY_VIEWED, "case",
          case, case),
+        (reverse("casenotes:chronology_export", args=[case]), AuditAction.CASE_EXPORTED, "case",
+         case, case),
         (reverse("casenotes:search") + "?q=Harper", AuditAction.SEARCHED, "search", "", None),
         (reverse("teams:team_detail", args=[world.fs_team.pk]), AuditAction.TEAM_VIEWED, "team",
          world.fs_team.pk, None),

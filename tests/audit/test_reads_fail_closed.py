@@ -221,6 +221,12 @@ def chronology(world):
     return Read(world.social_worker, _case_url("chronology", world), [NOTE_BODY, "Ellie Harper"])
 
 
+@reads("casenotes:chronology_export")
+def chronology_export(world):
+    world.standard_note(world.social_worker, body=NOTE_BODY, is_significant=True)
+    return Read(world.social_worker, _case_url("chronology_export", world), [NOTE_BODY])
+
+
 @reads("casenotes:case_access")
 def case_access_list(world):
     opener, _ = _emergency_access(world)

@@ -3,7 +3,9 @@ viewer may read in full and from the case's own events (births, opening, transfe
 closing). Placeholders never appear in it: a note's significance is part of what a
 placeholder withholds."""
 
+import csv
 import datetime
+import io
 import re
 from urllib.parse import urlencode
 
@@ -15,7 +17,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditAction, Outcome
-from casenotes.actions import do_close_case, do_decide_transfer, do_request_transfer
+from casenotes.actions import (
+    do_close_case,
+    do_create_case,
+    do_decide_transfer,
+    do_open_break_glass,
+    do_request_transfer,
+)
 from teams.models import Role
 from tests.helpers import AuditWatch, assert_audit
 
@@ -174,3 +182,76 @@ def test_the_case_page_links_to_the_chronology(world):
     page = _client(world.social_worker).get(
         reverse("casenotes:case_detail", args=[world.case.pk])).content.decode()
     assert f'href="{reverse("casenotes:chronology", args=[world.case.pk])}"' in page
+
+
+def _csv_rows(response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(response.content.decode())))
+
+
+def test_the_chronology_downloads_as_csv_in_the_same_order_and_is_recorded_as_an_export(world):
+    worker = world.social_worker
+    tom = world.people["tom"]
+    world.standard_note(worker, is_significant=True, people=[tom], occurred_at=_days_ago(3),
+                        body="=HYPERLINK(\"http://example.com\") Tom excluded from school.")
+    world.standard_note(worker, is_significant=True, people=[world.people["ellie"]],
+                        occurred_at=_days_ago(2), body="Ellie's GP referral.")
+    page = _page(worker, world.case, f"?person={tom.pk}").content.decode()
+    url = reverse("casenotes:chronology_export", args=[world.case.pk])
+    assert f'href="{url}?person={tom.pk}"' in page
+    watch = AuditWatch()
+    response = _client(worker).get(f"{url}?person={tom.pk}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert 'filename="FS-2025-0417-chronology.csv"' in response["Content-Disposition"]
+    rows = _csv_rows(response)
+    assert rows[0] == ["Date", "What happened", "About", "Recorded by", "Agency", "Note"]
+    assert [row[1] for row in rows[1:]] == [
+        "Tom Harper born", f"Case opened (child protection plan), allocated to {world.fs_team.name}",
+        "Home visit"]
+    assert rows[1][0] == "2019-11-02" and rows[1][3] == "The case record"
+    assert rows[3][2] == "Tom Harper" and rows[3][3] == worker.get_full_name()
+    assert rows[3][5].startswith("'=HYPERLINK")  # a spreadsheet must not run it
+    entry = watch.one(AuditAction.CASE_EXPORTED)
+    assert_audit(entry, action=AuditAction.CASE_EXPORTED, actor=worker, case_id=world.case.pk,
+                 object_type="case", object_id=world.case.pk)
+    assert entry.reason == f"chronology: 3 events, about person {tom.pk}"
+    assert AuditAction.CHRONOLOGY_VIEWED not in watch.actions()
+
+
+def test_emergency_access_reads_the_chronology_but_cannot_download_it(world):
+    outsider = world.locality_users[Role.SOCIAL_WORKER]
+    do_open_break_glass(acting_user=outsider, case=world.case, reason_code="other",
+                        reason="Police at the door out of hours.")
+    world.standard_note(world.social_worker, is_significant=True, body="A significant visit.")
+    page = _page(outsider, world.case)
+    assert page.status_code == 200 and "A significant visit." in page.content.decode()
+    assert 'id="chronology-download"' not in page.content.decode()
+    client = _client(outsider)
+    watch = AuditWatch()
+    response = client.get(reverse("casenotes:chronology_export", args=[world.case.pk]))
+    assert response.status_code == 404 and b"significant visit" not in response.content
+    assert watch.actions() == [AuditAction.ACCESS_DENIED]
+
+
+def test_a_download_about_a_person_not_in_the_family_exports_nothing_and_says_why(world):
+    other = world.other_people["kwame"]
+    watch = AuditWatch()
+    client = _client(world.social_worker)
+    response = client.get(reverse("casenotes:chronology_export", args=[world.case.pk])
+                          + f"?person={other.pk}")
+    assert response.status_code == 302
+    assert AuditAction.CASE_EXPORTED not in watch.actions()
+    shown = client.get(response["Location"])
+    assert shown.status_code == 400 and "Choose a person in this family." in shown.content.decode()
+
+
+def test_a_download_s_file_name_keeps_only_safe_characters_whatever_the_reference(world):
+    case = do_create_case(acting_user=world.team_manager, reference='FS "9"; x=1',
+                          family_name="Quinn", category="child_in_need", team=world.fs_team)
+    client = _client(world.team_manager)
+    for name in ("chronology_export", "case_export"):
+        response = client.get(reverse(f"casenotes:{name}", args=[case.pk]))
+        assert response.status_code == 200
+        disposition = response["Content-Disposition"]
+        assert re.fullmatch(r'attachment; filename="FS--9---x-1-(chronology|record)\.csv"',
+                            disposition), disposition

@@ -79,6 +79,7 @@ def test_the_room_shows_a_permitted_participant_the_case_and_record_and_is_not_c
     page = response.content.decode()
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     assert "Harper family (FS-2025-0417)" in page and "Ellie Harper" in page
+    assert f'href="{reverse("casenotes:chronology", args=[world.case.pk])}"' in page
     for label in ("What are we worried about?", "What is working well?", "What needs to happen?",
                   "Decision"):
         assert label in page
@@ -97,6 +98,7 @@ def test_a_participant_not_on_a_case_sees_only_its_reference(world):
     assert "EH-2025-0102" in page
     assert "Osei" not in page and "Kwame" not in page and "Close to early help" not in page
     assert "only its reference is shown" in page
+    assert reverse("casenotes:chronology", args=[world.other_case.pk]) not in page
     assert "Close to early help" in client_for(world.team_manager).get(room_url(discussion)).content.decode()
 
 
