@@ -550,3 +550,50 @@ def test_information_governance_pages_meet_wcag_2_2_aa(world, open_page, axe):
     assert unexpected_problems(ig, [reverse("audit:log_search"),
                                     reverse("audit:subject_access")]) == []
     axe.assert_none()
+
+
+NARROW = {"width": 320, "height": 720}
+
+
+def test_pages_reflow_at_320_pixels_with_each_stacked_cell_labelled(world, open_page):
+    """WCAG 2.2 reflow (1.4.10): at 320 CSS pixels no page scrolls sideways. Tables
+    become stacks of cells, each labelled with its column's heading."""
+    case, worker, manager = world.case, world.social_worker, world.team_manager
+    note, _sealed, _draft = case_full_of_notes(world)
+    do_open_break_glass(acting_user=world.locality_users[Role.SOCIAL_WORKER], case=case,
+                        reason_code="other", reason=EMERGENCY_REASON)
+    journeys = [
+        (worker, "My caseload", [
+            (reverse("casenotes:caseload"), "My caseload"),
+            (case_url(case), "Harper family"),
+            (case_url(case, "chronology"), "Chronology"),
+            (case_url(case, "note_detail", note.pk), "Home visit"),
+            (case_url(case, "case_history"), "History of this case record"),
+            (reverse("teams:team_detail", args=[world.fs_team.pk]), world.fs_team.name),
+        ]),
+        (manager, "My caseload", [
+            (case_url(case, "case_access"), re.compile("access", re.I)),
+        ]),
+        (world.user(Role.IG_OFFICER), "Information governance", [
+            (reverse("audit:log_search") + f"?q={case.reference}", "Access log"),
+            (reverse("audit:break_glass_queue"), "Emergency access review"),
+            (reverse("audit:case_report", args=[case.pk]), re.compile(case.reference)),
+        ]),
+    ]
+    wide = []
+    for user, home, pages in journeys:
+        tab = signed_in(open_page, user, home=home)
+        tab.page.set_viewport_size(NARROW)
+        for url, heading in pages:
+            visit(tab, url, heading)
+            sideways = tab.page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            if sideways > 0:
+                wide.append(f"{url} scrolls {sideways}px sideways")
+        if user == worker:
+            visit(tab, reverse("casenotes:caseload"), "My caseload")
+            family = tab.page.locator("td[data-label='Family']").first
+            expect(family).to_contain_text("Harper family")
+            label = family.evaluate("cell => getComputedStyle(cell, '::before').content")
+            assert label == '"Family: "', label
+    assert wide == []

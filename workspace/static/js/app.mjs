@@ -1,4 +1,7 @@
-// Starts GOV.UK Frontend's components (error summary focus, etc.).
+// Starts GOV.UK Frontend's components (error summary focus, etc.) and labels table
+// cells for narrow screens.
 import { initAll } from "../build/govuk-frontend.min.js";
+import { labelTables } from "./table_labels.mjs";
 
 initAll();
+labelTables();
