@@ -55,6 +55,7 @@ class AuditAction(models.IntegerChoices):
     CASE_CLOSED = 402, "Case closed"
     PERSON_ADDED = 403, "Person added to case"
     PERSON_UPDATED = 404, "Person details changed"
+    LEGAL_BASIS_CHANGED = 405, "Legal basis changed"
 
     # 500–599: organisation, membership and access
     AGENCY_SAVED = 500, "Agency saved"

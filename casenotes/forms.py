@@ -159,6 +159,19 @@ def _person_label(user) -> str:
     return user.get_full_name() or user.get_username()
 
 
+class LegalBasisForm(forms.Form):
+    category = forms.ChoiceField(
+        choices=Case.Category.choices,
+        error_messages={"required": "Choose the legal basis.",
+                        "invalid_choice": "Choose the legal basis from the list."},
+    )
+
+
+class CloseCaseForm(forms.Form):
+    confirm = forms.BooleanField(error_messages={
+        "required": "Confirm that the case is to be closed: once closed, nothing can be added to it."})
+
+
 class LeadForm(forms.Form):
     lead = forms.ModelChoiceField(
         queryset=get_user_model().objects.none(), empty_label="Choose a practitioner",

@@ -2,6 +2,7 @@
 audit entry."""
 
 import datetime
+import itertools
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -117,8 +118,8 @@ class ChronologyEntry:
 
 def _chronology_entries(access: CaseAccess, person: Person | None) -> tuple[list, list]:
     """The case's significant events, oldest first: each finalised significant note the
-    viewer may read in full, the children's births, and the case's opening, transfers
-    and closing. A note the viewer would see only as a placeholder is left out (its
+    viewer may read in full, the children's births, and the case's opening, changes of
+    legal basis, transfers and closing. A note the viewer would see only as a placeholder is left out (its
     significance is part of what they may not know), as on the filtered case page.
     Returns (entries, the family's people)."""
     case = access.case
@@ -137,9 +138,17 @@ def _chronology_entries(access: CaseAccess, person: Person | None) -> tuple[list
     moves = list(case.transfers.filter(status=CaseTransfer.Status.ACCEPTED, decided_at__isnull=False)
                  .select_related("from_team", "to_team").order_by("decided_at", "pk"))
     first_team = moves[0].from_team if moves else case.allocated_team
+    labels = {value: label.lower() for value, label in Case.Category.choices}
+    bases = list(case.history.order_by("history_date", "history_id")
+                 .values_list("category", "history_date"))
+    opened_as = bases[0][0] if bases else case.category
     entries.append(ChronologyEntry(
         day=case.opened_on, at=None, _order=0,
-        what=f"Case opened ({case.get_category_display().lower()}), allocated to {first_team.name}"))
+        what=f"Case opened ({labels.get(opened_as, opened_as)}), allocated to {first_team.name}"))
+    entries += [ChronologyEntry(day=timezone.localdate(when), at=when,
+                                what=f"Legal basis changed from {labels.get(before, before)} "
+                                     f"to {labels.get(after, after)}")
+                for (before, _), (after, when) in itertools.pairwise(bases) if after != before]
     entries += [ChronologyEntry(day=timezone.localdate(move.decided_at), at=move.decided_at,
                                 what=f"Case transferred from {move.from_team.name} to {move.to_team.name}")
                 for move in moves]

@@ -24,6 +24,7 @@ urlpatterns = [
     path("cases/<int:case_id>/access/keyworkers/<int:grant_id>/remove/", access.keyworker_remove,
          name="keyworker_remove"),
     path("cases/<int:case_id>/transfer/", access.transfer_request, name="transfer_request"),
+    path("cases/<int:case_id>/manage/", access.case_manage, name="case_manage"),
     path("cases/<int:case_id>/emergency-access/", access.break_glass, name="break_glass"),
     path("cases/<int:case_id>/people/<int:person_id>/specialist-agency/",
          access.person_specialist, name="person_specialist"),

@@ -251,6 +251,7 @@ ENDPOINTS = {
     "casenotes:keyworker_add": (CASE, ACCESS_LIST),
     "casenotes:keyworker_remove": (CASE, ACCESS_LIST),
     "casenotes:transfer_request": (CASE, REQUEST_TRANSFER),
+    "casenotes:case_manage": (CASE, ACCESS_LIST),
     "casenotes:break_glass": (CASE, BREAK_GLASS_OPEN),
     "casenotes:person_specialist": (CASE, ADD_NOTE),
     "casenotes:note_create": (CASE, ADD_NOTE),

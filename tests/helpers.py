@@ -61,7 +61,8 @@ def write_fingerprint() -> dict:
             "casenote_id", "user_id")),
         "addenda": list(Addendum.objects.order_by("pk").values_list("pk", "body")),
         "people": list(Person.objects.order_by("pk").values_list("pk", "full_name")),
-        "cases": list(Case.objects.order_by("pk").values_list("pk", "status", "closed_on")),
+        "cases": list(Case.objects.order_by("pk").values_list("pk", "status", "closed_on",
+                                                              "category")),
         "history": (
             CaseNote.history.model.objects.count(), Addendum.history.model.objects.count(),
             Person.history.model.objects.count(), Case.history.model.objects.count(),

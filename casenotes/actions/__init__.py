@@ -12,6 +12,7 @@ commands all call these; nothing else writes these models.
 from casenotes.actions.access import (  # noqa: F401
     do_add_keyworker,
     do_allocate_lead,
+    do_change_legal_basis,
     do_decide_transfer,
     do_open_break_glass,
     do_remove_keyworker,

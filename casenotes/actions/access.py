@@ -77,6 +77,30 @@ def do_allocate_lead(*, acting_user, case: Case, lead) -> Case:
     return case
 
 
+@transaction.atomic
+def do_change_legal_basis(*, acting_user, case: Case, category: str) -> Case:
+    """The case's team manager records a new legal basis (a child protection plan made
+    or ended, say); the case's history keeps every one, and the chronology shows it."""
+    case, access = _managed_case(acting_user, case)
+    if not case.is_open:
+        raise ValidationError("This case is closed. Its legal basis cannot be changed.")
+    labels = dict(Case.Category.choices)
+    if category not in labels:
+        raise ValidationError({"category": "Choose the legal basis from the list."})
+    if category == case.category:
+        raise ValidationError({"category": f"The legal basis is already {labels[category].lower()}."})
+    before = case.get_category_display()
+    case.category = category
+    case.full_clean(exclude=["allocated_team", "lead_practitioner"])
+    case._history_user = acting_user
+    case.save()
+    record(actor=access.actor, action=AuditAction.LEGAL_BASIS_CHANGED, object_type="case",
+           object_id=case.pk, case_id=case.pk,
+           reason=f"{before.lower()} to {labels[category].lower()}")
+    _publish(case.pk, CaseEvent.Kind.CASE_UPDATED, case_locked=True)
+    return case
+
+
 # --- per-user grants ------------------------------------------------------------------
 
 def _permissions(*codenames: str) -> list[Permission]:

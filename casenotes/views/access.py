@@ -18,8 +18,10 @@ from casenotes import actions, selectors
 from casenotes.forms import (
     BreakGlassForm,
     CaseForm,
+    CloseCaseForm,
     KeyworkerForm,
     LeadForm,
+    LegalBasisForm,
     PersonFilterForm,
     SearchForm,
     ShareForm,
@@ -136,6 +138,48 @@ def transfer_request(request, case_id):
     return render(request, "casenotes/transfer_request.html", {
         **selectors.case_form(access, "transfer request form"), "form": form,
     }, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def case_manage(request, case_id):
+    """The team manager's page for the case itself: its legal basis, and closing it."""
+    access = policy.access_case(request.user, case_id, Action.MANAGE_CASE_ACCESS)
+    case = access.case
+    basis_form = LegalBasisForm(initial={"category": case.category})
+    close_form = CloseCaseForm()
+    intent = request.POST.get("intent")
+    if intent == "legal_basis":
+        basis_form = LegalBasisForm(request.POST)
+        if basis_form.is_valid():
+            try:
+                actions.do_change_legal_basis(acting_user=request.user, case=case,
+                                              category=basis_form.cleaned_data["category"])
+            except ValidationError as error:
+                _add_action_errors(basis_form, error)
+            else:
+                messages.success(request, "Legal basis changed.")
+                return redirect("casenotes:case_detail", case_id=case.pk)
+    elif intent == "close":
+        close_form = CloseCaseForm(request.POST)
+        if close_form.is_valid():
+            try:
+                actions.do_close_case(acting_user=request.user, case=case)
+            except ValidationError as error:
+                _add_action_errors(close_form, error)
+            else:
+                messages.success(request, "Case closed.")
+                return redirect("casenotes:case_detail", case_id=case.pk)
+    elif request.method == "POST":
+        basis_form = LegalBasisForm({"category": case.category})
+        basis_form.is_valid()
+        basis_form.add_error(None, "Choose what to change, then use its button.")
+    refused = request.method == "POST"
+    return render(request, "casenotes/case_manage.html", {
+        **selectors.case_form(access, "case management form"),
+        "basis_form": basis_form, "close_form": close_form,
+        "can_close": case.is_open and policy.can(request.user, Action.CLOSE_CASE, access),
+    }, status=400 if refused else 200)
 
 
 @login_required

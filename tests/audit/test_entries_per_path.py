@@ -50,6 +50,8 @@ def _reads(world, note):
          world.fs_team.pk, None),
         (reverse("casenotes:transfer_request", args=[case]), AuditAction.CASE_FORM_VIEWED, "case",
          case, case),
+        (reverse("casenotes:case_manage", args=[case]), AuditAction.CASE_FORM_VIEWED, "case",
+         case, case),
         (reverse("casenotes:person_specialist", args=[case, world.people["kayleigh"].pk]),
          AuditAction.CASE_FORM_VIEWED, "person", world.people["kayleigh"].pk, case),
         (reverse("discussions:schedule", args=[world.fs_team.pk]), AuditAction.CASE_FORM_VIEWED,

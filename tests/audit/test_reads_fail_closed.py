@@ -361,6 +361,12 @@ def sealed_note_readers_form(world):
                 [world.case.reference, "Harper family"])
 
 
+@reads("casenotes:case_manage")
+def case_manage_form(world):
+    return Read(world.team_manager, _case_url("case_manage", world),
+                [world.case.reference, "Harper family"])
+
+
 @reads("casenotes:transfer_request")
 def transfer_request_form(world):
     return Read(world.team_manager, _case_url("transfer_request", world),

@@ -415,6 +415,11 @@ def test_case_access_transfer_and_emergency_access_pages_meet_wcag_2_2_aa(world,
     manager.page.get_by_role("button", name="Send request").click()
     expect(manager.page.locator(".govuk-error-summary")).to_be_visible()
     axe.check(manager, "transfer request form showing its errors")
+    visit(manager, case_url(case, "case_manage"), "Manage the case")
+    axe.check(manager, "case management page")
+    manager.page.get_by_role("button", name="Close the case").click()
+    expect(manager.page.locator(".govuk-error-summary")).to_contain_text("Confirm that the case")
+    axe.check(manager, "case management page refusing an unconfirmed close")
     visit(manager, reverse("casenotes:case_create", args=[world.fs_team.pk]), "Open a new case")
     axe.check(manager, "new case form")
     visit(manager, reverse("discussions:schedule", args=[world.fs_team.pk]),
@@ -436,7 +441,8 @@ def test_case_access_transfer_and_emergency_access_pages_meet_wcag_2_2_aa(world,
 
     decide_url = reverse("casenotes:transfer_decide", args=[transfer.pk])
     assert unexpected_problems(opener, [emergency_url]) == []
-    assert unexpected_problems(manager, [case_url(case, "transfer_request")]) == []
+    assert unexpected_problems(manager, [case_url(case, "transfer_request"),
+                                         case_url(case, "case_manage")]) == []
     assert unexpected_problems(receiver, [decide_url]) == []
     axe.assert_none()
 
