@@ -371,6 +371,9 @@ def case_export(access: CaseAccess) -> list[dict]:
             "agency": note.author_agency.short_name,
             "state": note.get_state_display(),
             "body": note.body if full else "",
+            # A placeholder says neither whom a note is about nor whether it is significant.
+            "significant": ("Yes" if note.is_significant else "No") if full else "",
+            "about": ", ".join(p.full_name for p in note.people.all()) if full else "",
         })
     record(actor=access.actor, action=AuditAction.CASE_EXPORTED, object_type="case",
            object_id=access.case.pk, case_id=access.case.pk, reason=f"{len(rows)} notes")

@@ -351,7 +351,8 @@ def case_export(request, case_id):
     access = policy.access_case(request.user, case_id, Action.EXPORT_CASE)
     return _csv(f"{access.case.reference}-record.csv", {
         "occurred_at": "When", "type": "Type", "author": "Author", "agency": "Agency",
-        "state": "State", "body": "Note"}, selectors.case_export(access))
+        "state": "State", "body": "Note", "significant": "Significant event", "about": "About"},
+        selectors.case_export(access))
 
 
 @login_required

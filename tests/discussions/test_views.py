@@ -301,6 +301,8 @@ def test_the_caseload_shows_the_teams_coming_discussions_and_one_running_now(wor
     assert f'href="{room}"' in banner and "Join the discussion" in banner
     listed = html.split('id="coming-discussions"', 1)[1].split("</ul>", 1)[0]
     assert listed.index(room) < listed.index(room_url(later))
+    started_at = timezone.localtime(Discussion.objects.get(pk=now.pk).started_at)
+    assert f"started {started_at:%A %-d %B, %H:%M}" in listed
     for hidden in (gone, other):
         assert room_url(hidden) not in html
 
