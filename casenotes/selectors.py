@@ -116,12 +116,12 @@ class ChronologyEntry:
         return (self.day, self._order, self.at or datetime.datetime.min.replace(tzinfo=datetime.UTC))
 
 
-def _chronology_entries(access: CaseAccess, person: Person | None) -> tuple[list, list]:
+def _chronology_entries(access: CaseAccess, person: Person | None) -> list[ChronologyEntry]:
     """The case's significant events, oldest first: each finalised significant note the
     viewer may read in full, the children's births, and the case's opening, changes of
-    legal basis, transfers and closing. A note the viewer would see only as a placeholder is left out (its
-    significance is part of what they may not know), as on the filtered case page.
-    Returns (entries, the family's people)."""
+    legal basis, transfers and closing. A note the viewer would see only as a placeholder
+    is left out (its significance is part of what they may not know), as on the filtered
+    case page."""
     case = access.case
     notes = (events.with_entry_data(policy.visible_notes(access))
              .filter(is_significant=True, state=CaseNote.State.FINAL))
@@ -130,8 +130,7 @@ def _chronology_entries(access: CaseAccess, person: Person | None) -> tuple[list
     entries = [ChronologyEntry(day=timezone.localdate(note.occurred_at), at=note.occurred_at,
                                what=note.get_note_type_display(), note=note)
                for note in notes if policy.note_level(access, note) == NoteLevel.FULL]
-    people = list(case.people.all())
-    for someone in people:
+    for someone in case.people.all():
         if someone.is_child and someone.date_of_birth and person in (None, someone):
             entries.append(ChronologyEntry(day=someone.date_of_birth, at=None,
                                            what=f"{someone.full_name} born", _order=0))
@@ -155,21 +154,21 @@ def _chronology_entries(access: CaseAccess, person: Person | None) -> tuple[list
     if case.closed_on is not None:
         entries.append(ChronologyEntry(day=case.closed_on, at=None, what="Case closed", _order=2))
     entries.sort(key=lambda entry: entry.sort_key)
-    return entries, people
+    return entries
 
 
 def chronology(access: CaseAccess, *, person: Person | None = None) -> dict:
     """The chronology page (see _chronology_entries)."""
-    entries, people = _chronology_entries(access, person)
+    entries = _chronology_entries(access, person)
     record(actor=access.actor, action=AuditAction.CHRONOLOGY_VIEWED, object_type="case",
            object_id=access.case.pk, case_id=access.case.pk,
            reason=f"about person {person.pk}" if person else "")
-    return {"entries": entries, "people": people}
+    return {"entries": entries}
 
 
 def chronology_export(access: CaseAccess, *, person: Person | None = None) -> list[dict]:
     """The chronology as CSV rows, recorded as an export of the case record."""
-    entries, _people = _chronology_entries(access, person)
+    entries = _chronology_entries(access, person)
     rows = [{
         "when": (timezone.localtime(entry.at).strftime("%Y-%m-%d %H:%M") if entry.at
                  else entry.day.isoformat()),

@@ -128,8 +128,8 @@ def coming_up(user) -> list[Discussion]:
     then by time (for their caseload)."""
     discussions = policy.joinable_discussions(user, Discussion.objects.filter(
         status__in=[Discussion.Status.IN_PROGRESS, Discussion.Status.SCHEDULED]))
-    running_first = discussions.select_related("team").order_by("scheduled_for", "pk")
-    return sorted(running_first, key=lambda d: d.status != Discussion.Status.IN_PROGRESS)
+    by_time = discussions.select_related("team").order_by("scheduled_for", "pk")
+    return sorted(by_time, key=lambda d: d.status != Discussion.Status.IN_PROGRESS)  # stable
 
 
 @dataclass(frozen=True)

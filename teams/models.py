@@ -131,6 +131,12 @@ class Membership(models.Model):
         if errors:
             raise ValidationError(errors)
 
+    @property
+    def works_cases(self) -> bool:
+        """For a membership in force: does it work cases? (MembershipQuerySet.case_working
+        in Python, for memberships already loaded with their team.)"""
+        return self.role in CASE_ROLES and self.team is not None and self.team.is_active
+
     def is_active_on(self, day: datetime.date) -> bool:
         return self.start_date <= day and (self.end_date is None or day < self.end_date)
 

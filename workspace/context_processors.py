@@ -3,7 +3,7 @@ page shows the header: two queries, three for a team manager)."""
 
 from django.utils.functional import SimpleLazyObject
 
-from teams.models import CASE_ROLES, Role
+from teams.models import Role
 
 
 class _Navigation:
@@ -16,8 +16,7 @@ class _Navigation:
         self.manages_team = bool(managed)
         self.is_ig_officer = any(m.role == Role.IG_OFFICER for m in memberships)
         # Caseload, search and actions are for those who work cases (not IG, not admin).
-        self.works_cases = any(m.role in CASE_ROLES and m.team is not None and m.team.is_active
-                               for m in memberships)
+        self.works_cases = any(m.works_cases for m in memberships)
         # Requests waiting for this manager's decision, shown beside "Transfers".
         self.transfers_waiting = CaseTransfer.objects.filter(
             to_team_id__in=managed, status=CaseTransfer.Status.REQUESTED).count() if managed else 0

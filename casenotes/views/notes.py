@@ -19,7 +19,7 @@ from casenotes import actions, events, selectors
 from casenotes.forms import AddendumForm, DraftEditForm, NoteFilterForm, NoteForm, PersonFilterForm
 from casenotes.permissions import Action, policy
 from discussions import selectors as discussion_selectors
-from teams.selectors import active_case_memberships, is_administrator, is_ig_officer
+from teams.selectors import active_memberships, is_administrator, is_ig_officer
 
 SENSITIVITY_HINTS = {
     "standard": "Everyone working on this case.",
@@ -89,7 +89,7 @@ def _add_action_errors(form, error: ValidationError) -> None:
 def caseload(request):
     """The home page: a practitioner's caseload; for those who work no cases, the start
     of their own work (information governance, administration)."""
-    if not active_case_memberships(request.user):
+    if not any(m.works_cases for m in active_memberships(request.user)):
         if is_ig_officer(request.user):
             return render(request, "casenotes/home_governance.html", {
                 "nav": "ig", "awaiting_review": selectors.emergency_access_awaiting_review()})
