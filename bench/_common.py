@@ -340,16 +340,16 @@ def explain(sql: str, params) -> str:
 # --- the servers ------------------------------------------------------------------------
 
 class Daphne:
-    """One Daphne process serving workspace.asgi on a free loopback port, its output in
-    `log_path`."""
+    """One Daphne process serving `app` (the product's workspace.asgi unless told) on a
+    free loopback port, its output in `log_path`."""
 
-    def __init__(self, env: dict, log_path: Path):
+    def __init__(self, env: dict, log_path: Path, app: str = "workspace.asgi:application"):
         self.port = free_port()
         self.log_path = log_path
         self.log = open(log_path, "w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "workspace.asgi:application"],
+             app],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
 

@@ -15,6 +15,13 @@ run and under the same open connections, two floors:
   layer, timed until each listener has it (no database, no WebSocket);
 - insert: a single-row INSERT, committed, on the same database.
 
+and, for comparison (not part of the target's ratio), a third:
+
+- socket: a bare WebSocket fan-out (bench/socket_floor.py, a second Daphne process
+  with no database, permission or audit): a `group_send` timed until each of N
+  WebSocket clients has parsed the frame, what the stack itself costs to reach N
+  browsers.
+
 The target is p99_note / (p99_echo + p99_insert) <= 2 at 50 viewers, with no lost
 delivery at any size and, once every viewer has closed, no presence row or room-group
 membership left behind. The script exits 0 when all that holds, 1 when it does not, 2
@@ -136,6 +143,11 @@ class ScratchDatabase:
 # --- the channel layer's groups --------------------------------------------------------
 
 GROUP_PATTERNS = ("asgi:group:case.*", "asgi:group:user.*", "asgi:group:bench.echo.*")
+
+
+def floor_group(run_id: str) -> str:
+    """The bare WebSocket fan-out's group (cleared with the echo's)."""
+    return f"bench.echo.floor.{run_id}"
 
 
 def room_group_members(url: str, case_id: int) -> int:
@@ -297,6 +309,67 @@ async def measure_echo(layer, viewers: int, rounds: int, run_id: str, payload: s
     return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "lost": lost}
 
 
+async def measure_socket_floor(port: int, layer, viewers: int, rounds: int, group: str,
+                              payload: str) -> dict:
+    """The bare WebSocket fan-out (bench/socket_floor.py, its own Daphne process): a
+    group_send of a frame the size of a note event, timed until each of `viewers`
+    WebSocket clients has parsed it. No database, no permission, no audit."""
+    import websockets
+
+    sockets = []
+    got: dict[int, dict[int, float]] = {}
+    done: dict[int, asyncio.Event] = {}
+
+    async def read(index: int, ws):
+        try:
+            async for raw in ws:
+                now = time.perf_counter()
+                frame = json.loads(raw)
+                if "round" not in frame:
+                    continue
+                seen = got.setdefault(frame["round"], {})
+                seen[index] = now
+                if len(seen) >= viewers and frame["round"] in done:
+                    done[frame["round"]].set()
+        except websockets.ConnectionClosed:
+            pass
+
+    async def open_one(limit):
+        async with limit:
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}/floor/", open_timeout=CONNECT_WAIT,
+                                          close_timeout=2, max_size=2**22)
+            await asyncio.wait_for(ws.recv(), timeout=CONNECT_WAIT)  # ready
+            sockets.append(ws)
+
+    limit = asyncio.Semaphore(16)
+    readers = []
+    latencies, lost = [], 0
+    try:
+        await asyncio.wait_for(asyncio.gather(*(open_one(limit) for _ in range(viewers))),
+                               timeout=CONNECT_WAIT + viewers * 0.5)
+        readers = [asyncio.ensure_future(read(i, ws)) for i, ws in enumerate(sockets)]
+        for round_ in range(rounds):
+            done[round_] = asyncio.Event()
+            text = json.dumps({"type": "event", "kind": "note.created", "round": round_,
+                               "level": "full", "html": payload})
+            start = time.perf_counter()
+            await layer.group_send(group, {"type": "floor.frame", "text": text})
+            try:
+                await asyncio.wait_for(done[round_].wait(), timeout=ECHO_WAIT)
+            except TimeoutError:
+                pass
+            seen = got.get(round_, {})
+            lost += viewers - len(seen)
+            latencies += [(t - start) * 1000 for t in seen.values()]
+            await asyncio.sleep(0.02)
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "lost": lost}
+
+
 def insert_samples(count: int) -> list[float]:
     """Single-row INSERTs, each committed on its own (autocommit), in milliseconds."""
     from django.db import connection
@@ -420,7 +493,8 @@ async def measure_notes(viewers: Viewers, db, writer: Writer, size: int, notes: 
 
 # --- the run ----------------------------------------------------------------------------
 
-async def run_sizes(args, port: int, db, deadline: Deadline, run_id: str) -> list[dict]:
+async def run_sizes(args, port: int, floor_port: int, db, deadline: Deadline,
+                    run_id: str) -> list[dict]:
     from channels.layers import get_channel_layer
 
     def prepare():
@@ -460,13 +534,17 @@ async def run_sizes(args, port: int, db, deadline: Deadline, run_id: str) -> lis
             log(f"{size} viewers: echo baseline")
             with gc_paused():
                 echo = await measure_echo(layer, size, args.echo_rounds, run_id, payload)
+            log(f"{size} viewers: bare WebSocket fan-out")
+            with gc_paused():
+                socket_floor = await measure_socket_floor(
+                    floor_port, layer, size, args.echo_rounds, floor_group(run_id), payload)
             log(f"{size} viewers: insert baseline")
             with gc_paused():
                 inserts = await db(insert_samples, args.inserts)
             log(f"{size} viewers: {args.notes} notes")
             with gc_paused():
                 note = await measure_notes(viewers, db, writer, size, args.notes, args.verbose)
-            rows.append({"viewers": size, "note": note, "echo": echo,
+            rows.append({"viewers": size, "note": note, "echo": echo, "socket": socket_floor,
                          "insert": {"p50": percentile(inserts, 50), "p99": percentile(inserts, 99)}})
             log(f"{size} viewers: note p50 {note['p50']:.1f} ms p99 {note['p99']:.1f} ms, "
                 f"lost {note['lost']}")
@@ -510,19 +588,20 @@ def report(rows: list[dict], header: list[str]) -> bool:
         print(line)
     print()
     columns = ("viewers", "note p50", "note p99", "delivered", "lost", "echo p50", "echo p99",
-               "insert p50", "insert p99", "ratio")
+               "insert p50", "insert p99", "ratio", "socket p50", "socket p99")
     print("| " + " | ".join(columns) + " |")
     print("|" + "|".join("---:" for _ in columns) + "|")
     passed = True
     for row in rows:
-        note, echo, insert = row["note"], row["echo"], row["insert"]
+        note, echo, insert, floor = row["note"], row["echo"], row["insert"], row["socket"]
         ratio = note["p99"] / (echo["p99"] + insert["p99"])
         row["ratio"] = ratio
         print(f"| {row['viewers']} | {note['p50']:.1f} | {note['p99']:.1f} | {note['delivered']} | "
               f"{note['lost']} | {echo['p50']:.1f} | {echo['p99']:.1f} | {insert['p50']:.2f} | "
-              f"{insert['p99']:.2f} | {ratio:.2f} |")
+              f"{insert['p99']:.2f} | {ratio:.2f} | {floor['p50']:.1f} | {floor['p99']:.1f} |")
         passed &= note["lost"] == 0 and echo["lost"] == 0
-    print("\n(milliseconds; ratio = p99 note / (p99 echo + p99 insert))\n")
+    print("\n(milliseconds; ratio = p99 note / (p99 echo + p99 insert); socket = the bare "
+          "WebSocket fan-out of bench/socket_floor.py, not part of the ratio)\n")
     print("Where a note's time goes (ms): save transaction to commit (p50) | on-commit publish: "
           "read, render, group_send (p50) | publish end to the last viewer's receipt (p50 / p99) | "
           "SQL statements per save and publish")
@@ -533,14 +612,19 @@ def report(rows: list[dict], header: list[str]) -> bool:
     at_target = [r for r in rows if r["viewers"] == TARGET_VIEWERS]
     print()
     if at_target:
-        ratio = at_target[0]["ratio"]
+        row = at_target[0]
+        ratio = row["ratio"]
         ok = ratio <= TARGET_RATIO
         print(f"target: ratio <= {TARGET_RATIO:g} at {TARGET_VIEWERS} viewers: "
               f"{'PASS' if ok else 'FAIL'} ({ratio:.2f})")
+        budget = TARGET_RATIO * (row["echo"]["p99"] + row["insert"]["p99"])
+        floor = row["socket"]["p99"]
+        print(f"  the target allows a note p99 of {budget:.1f} ms; the bare WebSocket fan-out "
+              f"alone, with nothing saved, took p99 {floor:.1f} ms ({floor / budget:.0%} of it)")
         passed &= ok
     else:
         print(f"target: not measured ({TARGET_VIEWERS} viewers not among the sizes)")
-    lost = sum(r["note"]["lost"] + r["echo"]["lost"] for r in rows)
+    lost = sum(r["note"]["lost"] + r["echo"]["lost"] + r["socket"]["lost"] for r in rows)
     print(f"lost deliveries: {lost} ({'PASS' if lost == 0 else 'FAIL'}: must be 0)")
     return passed
 
@@ -576,7 +660,7 @@ def main() -> int:
     run_id = uuid.uuid4().hex[:8]
     env = bench_env(database.url, redis_url=args.redis_url)
     (ROOT / "var").mkdir(exist_ok=True)
-    server = None
+    server = floor = None
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-db")
     django_ready = False
     try:
@@ -591,6 +675,10 @@ def main() -> int:
         server = Daphne(env, ROOT / "var" / "bench-daphne.log")
         server.wait_ready()
         log(f"daphne on 127.0.0.1:{server.port} (log var/bench-daphne.log)")
+        floor = Daphne({**env, "BENCH_FLOOR_GROUP": floor_group(run_id)},
+                       ROOT / "var" / "bench-floor-daphne.log", app="bench.socket_floor:application")
+        floor.wait_ready()
+        log(f"bare WebSocket fan-out (bench/socket_floor.py) on 127.0.0.1:{floor.port}")
 
         async def go():
             loop = asyncio.get_running_loop()
@@ -598,7 +686,7 @@ def main() -> int:
             async def db(fn, *fn_args):
                 return await loop.run_in_executor(executor, partial(fn, *fn_args))
 
-            return await asyncio.wait_for(run_sizes(args, server.port, db, deadline, run_id),
+            return await asyncio.wait_for(run_sizes(args, server.port, floor.port, db, deadline, run_id),
                                           timeout=max(deadline.left(), 1))
 
         rows, left = asyncio.run(go())
@@ -624,8 +712,9 @@ def main() -> int:
         print_problems("server log (var/bench-daphne.log) reports:", problems)
         return 0 if passed else 1
     finally:
-        if server is not None:
-            server.stop()
+        for process in (server, floor):
+            if process is not None:
+                process.stop()
         try:
             clear_groups(args.redis_url, GROUP_PATTERNS)
         except Exception as error:
