@@ -288,6 +288,60 @@ class ShareForm(forms.Form):
         self.fields["readers"].label_from_instance = _person_label
 
 
+class PersonForm(forms.Form):
+    """A person in the family: name, role, and date of birth as GOV.UK date parts
+    (optional: not every adult's is known). `based_on`, for a change of details only,
+    is the version of the details the page showed."""
+
+    full_name = forms.CharField(
+        max_length=Person._meta.get_field("full_name").max_length, strip=True,
+        error_messages={"required": "Enter the person's full name.",
+                        "max_length": "The name must be %(limit_value)d characters or fewer."})
+    role_in_family = forms.ChoiceField(
+        choices=Person.RoleInFamily.choices, widget=forms.RadioSelect,
+        error_messages={"required": "Choose their role in the family.",
+                        "invalid_choice": "Choose their role in the family."})
+    birth_day = forms.CharField(required=False, max_length=2)
+    birth_month = forms.CharField(required=False, max_length=2)
+    birth_year = forms.CharField(required=False, max_length=4)
+
+    def __init__(self, *args, editing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if editing:
+            self.fields["based_on"] = forms.IntegerField(
+                widget=forms.HiddenInput, min_value=0,
+                error_messages={"required": "Reload the page and make your changes again.",
+                                "invalid": "Reload the page and make your changes again."})
+
+    def clean(self):
+        cleaned = super().clean()
+        parts = [cleaned.get(f"birth_{p}", "").strip() for p in ("day", "month", "year")]
+        cleaned["date_of_birth"] = None
+        if not any(parts):
+            return cleaned
+        try:
+            day, month, year = (int(p) for p in parts)
+            born = datetime.date(year, month, day)
+            if year < 1900:
+                raise ValueError
+        except ValueError:
+            self.add_error("birth_day", "Enter a real date of birth, for example 27 3 2019, "
+                                        "or leave it blank if it is not known.")
+            return cleaned
+        if born > timezone.localdate():
+            self.add_error("birth_day", "The date of birth must be today or in the past.")
+            return cleaned
+        cleaned["date_of_birth"] = born
+        return cleaned
+
+    @staticmethod
+    def initial_for(person: Person) -> dict:
+        born = person.date_of_birth
+        return {"full_name": person.full_name, "role_in_family": person.role_in_family,
+                "birth_day": born.day if born else "", "birth_month": born.month if born else "",
+                "birth_year": born.year if born else "", "based_on": person.details_version}
+
+
 class SpecialistAgencyForm(forms.Form):
     specialist_agency = forms.ModelChoiceField(
         queryset=Agency.objects.all(), required=False, empty_label="None",

@@ -215,6 +215,12 @@ class Person(models.Model):
     def is_child(self) -> bool:
         return self.role_in_family == self.RoleInFamily.CHILD
 
+    @property
+    def details_version(self) -> int:
+        """The id of the latest history version of these details: what an edit of them
+        is based on, so that an edit of an older version is refused."""
+        return self.history.order_by("-history_id").values_list("history_id", flat=True).first() or 0
+
     def age_on(self, day: datetime.date) -> int | None:
         if self.date_of_birth is None:
             return None

@@ -26,6 +26,8 @@ urlpatterns = [
     path("cases/<int:case_id>/transfer/", access.transfer_request, name="transfer_request"),
     path("cases/<int:case_id>/manage/", access.case_manage, name="case_manage"),
     path("cases/<int:case_id>/emergency-access/", access.break_glass, name="break_glass"),
+    path("cases/<int:case_id>/people/new/", access.person_add, name="person_add"),
+    path("cases/<int:case_id>/people/<int:person_id>/", access.person_edit, name="person_edit"),
     path("cases/<int:case_id>/people/<int:person_id>/specialist-agency/",
          access.person_specialist, name="person_specialist"),
     path("cases/<int:case_id>/notes/new/", notes.note_create, name="note_create"),

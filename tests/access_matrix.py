@@ -254,6 +254,8 @@ ENDPOINTS = {
     "casenotes:case_manage": (CASE, ACCESS_LIST),
     "casenotes:break_glass": (CASE, BREAK_GLASS_OPEN),
     "casenotes:person_specialist": (CASE, ADD_NOTE),
+    "casenotes:person_add": (CASE, ADD_NOTE),
+    "casenotes:person_edit": (CASE, ADD_NOTE),
     "casenotes:note_create": (CASE, ADD_NOTE),
     "casenotes:note_detail": (STANDARD, VIEW),
     "casenotes:note_edit": (OWN_DRAFT, FINALISE),

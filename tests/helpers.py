@@ -60,7 +60,8 @@ def write_fingerprint() -> dict:
         "note_readers": list(CaseNote.readers.through.objects.order_by("pk").values_list(
             "casenote_id", "user_id")),
         "addenda": list(Addendum.objects.order_by("pk").values_list("pk", "body")),
-        "people": list(Person.objects.order_by("pk").values_list("pk", "full_name")),
+        "people": list(Person.objects.order_by("pk").values_list(
+            "pk", "full_name", "role_in_family", "date_of_birth", "specialist_agency_id")),
         "cases": list(Case.objects.order_by("pk").values_list("pk", "status", "closed_on",
                                                               "category")),
         "history": (

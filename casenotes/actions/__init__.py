@@ -22,6 +22,7 @@ from casenotes.actions.access import (  # noqa: F401
     do_withdraw_transfer,
 )
 from casenotes.actions.notes import (  # noqa: F401
+    PersonChanged,
     StaleVersion,
     do_add_addendum,
     do_add_person,
@@ -34,4 +35,5 @@ from casenotes.actions.notes import (  # noqa: F401
     do_set_specialist_agency,
     do_touch_presence,
     do_update_draft,
+    do_update_person,
 )

@@ -128,6 +128,41 @@ def do_close_case(*, acting_user, case: Case, closed_on: datetime.date | None = 
     return case
 
 
+class PersonChanged(Exception):
+    """An edit of a person's details based on a version that has moved on. Carries the
+    person as saved now, so the editor can compare; nothing was saved."""
+
+    def __init__(self, current: Person):
+        super().__init__(f"{current.full_name}'s details were changed by someone else while "
+                         "you had this page open.")
+        self.current = current
+
+
+_PERSON_FIELD_LABELS = {"full_name": "name", "role_in_family": "role in the family",
+                        "date_of_birth": "date of birth"}
+
+
+def _validated_person_fields(*, full_name: str, role_in_family: str,
+                             date_of_birth: datetime.date | None) -> dict:
+    """A person's details checked against the product's rules; one ValidationError
+    naming every problem."""
+    errors: dict[str, str] = {}
+    full_name = (full_name or "").strip()
+    max_length = Person._meta.get_field("full_name").max_length
+    if not full_name:
+        errors["full_name"] = "Enter the person's full name."
+    elif len(full_name) > max_length:
+        errors["full_name"] = f"The name must be {max_length} characters or fewer."
+    if role_in_family not in Person.RoleInFamily.values:
+        errors["role_in_family"] = "Choose their role in the family."
+    if date_of_birth and date_of_birth > timezone.localdate():
+        errors["date_of_birth"] = "The date of birth must be today or in the past."
+    if errors:
+        raise ValidationError(errors)
+    return {"full_name": full_name, "role_in_family": role_in_family,
+            "date_of_birth": date_of_birth}
+
+
 @transaction.atomic
 def do_add_person(
     *, acting_user, case: Case, full_name: str, role_in_family: str,
@@ -139,16 +174,54 @@ def do_add_person(
         raise NotFound("Case")
     if not case.is_open:
         raise ValidationError("This case is closed. People cannot be added to a closed case.")
-    if date_of_birth and date_of_birth > timezone.localdate():
-        raise ValidationError({"date_of_birth": "The date of birth must be today or in the past."})
-    person = Person(case=case, full_name=full_name.strip(), role_in_family=role_in_family,
-                    date_of_birth=date_of_birth)
+    fields = _validated_person_fields(full_name=full_name, role_in_family=role_in_family,
+                                      date_of_birth=date_of_birth)
+    person = Person(case=case, **fields)
     person.full_clean()
     person._history_user = acting_user
     person.save()
     record(actor=access.actor, action=AuditAction.PERSON_ADDED, object_type="person",
            object_id=person.pk, case_id=case.pk)
-    _publish(case.pk, CaseEvent.Kind.PERSON_ADDED)
+    _publish(case.pk, CaseEvent.Kind.PERSON_ADDED, case_locked=True)
+    return person
+
+
+@transaction.atomic
+def do_update_person(
+    *, acting_user, person: Person, based_on: int, full_name: str, role_in_family: str,
+    date_of_birth: datetime.date | None,
+) -> Person:
+    """Correct a person's name, role in the family or date of birth. `based_on` is the
+    version of the details the editor saw (`Person.details_version`); if they have
+    changed since, nothing is saved (PersonChanged). Every version stays in the case's
+    history; the audit entry names the fields changed, never their values."""
+    case = Case.objects.select_for_update(no_key=True).get(pk=person.case_id)
+    access = policy.case_access(acting_user, case)
+    if access is None or not policy.can(acting_user, Action.ADD_PERSON, access):
+        raise NotFound("Person")
+    person = Person.objects.select_for_update(no_key=True).get(pk=person.pk, case=case)
+    if not case.is_open:
+        raise ValidationError("This case is closed. The details of its people cannot be changed.")
+    fields = _validated_person_fields(full_name=full_name, role_in_family=role_in_family,
+                                      date_of_birth=date_of_birth)
+    if int(based_on) != person.details_version:
+        raise PersonChanged(person)
+    if fields["role_in_family"] == Person.RoleInFamily.CHILD and person.specialist_agency_id:
+        raise ValidationError({"role_in_family": (
+            f"{person.full_name} has a specialist agency recorded, which is for adults only. "
+            "Remove it first, then record them as a child.")})
+    changed = [name for name, value in fields.items() if getattr(person, name) != value]
+    if not changed:
+        return person
+    for name in changed:
+        setattr(person, name, fields[name])
+    person.full_clean(exclude=["case", "specialist_agency"])
+    person._history_user = acting_user
+    person.save()
+    record(actor=access.actor, action=AuditAction.PERSON_UPDATED, object_type="person",
+           object_id=person.pk, case_id=case.pk,
+           reason="changed: " + ", ".join(_PERSON_FIELD_LABELS[name] for name in changed))
+    _publish(case.pk, CaseEvent.Kind.CASE_UPDATED, case_locked=True)
     return person
 
 

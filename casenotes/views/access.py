@@ -1,6 +1,7 @@
 """Case access pages: the access list (lead, keyworkers, who may open the case and
-why), transfer requests and decisions, break-glass, sealed-note readers, a case's
-people's specialist agencies, search and the case record export."""
+why), transfer requests and decisions, break-glass, sealed-note readers, the family's
+people (adding one, correcting their details, their specialist agencies), search and
+the case record export."""
 
 import csv
 import re
@@ -23,6 +24,7 @@ from casenotes.forms import (
     LeadForm,
     LegalBasisForm,
     PersonFilterForm,
+    PersonForm,
     SearchForm,
     ShareForm,
     SpecialistAgencyForm,
@@ -298,12 +300,80 @@ def note_readers(request, case_id, note_id):
     }, status=400 if form.errors else 200)
 
 
+def _case_person(access, person_id) -> Person:
+    person = Person.objects.filter(pk=_as_id(person_id), case=access.case).first()
+    if person is None:
+        raise NotFound("Person")
+    return person
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def person_add(request, case_id):
+    """Add a child or adult to the family (anyone who may add to the case)."""
+    access = policy.access_case(request.user, case_id, Action.ADD_PERSON)
+    form = PersonForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            person = actions.do_add_person(
+                acting_user=request.user, case=access.case, full_name=data["full_name"],
+                role_in_family=data["role_in_family"], date_of_birth=data["date_of_birth"])
+        except ValidationError as error:
+            _add_action_errors(form, error)
+        else:
+            messages.success(request, f"{person.full_name} added to the family.")
+            return redirect("casenotes:case_detail", case_id=access.case.pk)
+    return render(request, "casenotes/person_form.html", {
+        **selectors.case_form(access, "add person form"), "form": form,
+    }, status=400 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def person_edit(request, case_id, person_id):
+    """Correct a person's name, role or date of birth. An edit of details someone else
+    has changed since the page was shown is refused, and both versions are shown."""
+    access = policy.access_case(request.user, case_id, Action.ADD_PERSON)
+    person = _case_person(access, person_id)
+    initial = PersonForm.initial_for(person)
+    form = PersonForm(request.POST if request.method == "POST" else None, initial=initial,
+                      editing=True)
+    saved_now = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            person = actions.do_update_person(
+                acting_user=request.user, person=person, based_on=data["based_on"],
+                full_name=data["full_name"], role_in_family=data["role_in_family"],
+                date_of_birth=data["date_of_birth"])
+        except actions.PersonChanged as changed:
+            saved_now = changed.current
+            form.add_error(None, f"{changed} Compare your changes with the details saved now, "
+                                 "then save again.")
+            # What is typed stays; the next save is based on the version now shown.
+            form.data = form.data.copy()
+            form.data["based_on"] = str(saved_now.details_version)
+        except ValidationError as error:
+            _add_action_errors(form, error)
+        else:
+            if person.details_version == data["based_on"]:
+                messages.info(request, f"Nothing was changed in the details of {person.full_name}.")
+            else:
+                messages.success(request, f"Details of {person.full_name} saved.")
+            return redirect("casenotes:case_detail", case_id=access.case.pk)
+    return render(request, "casenotes/person_form.html", {
+        **selectors.case_form(access, "person details form", person=person), "form": form,
+        "saved_now": saved_now,
+    }, status=400 if form.errors else 200)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def person_specialist(request, case_id, person_id):
     access = policy.access_case(request.user, case_id, Action.ADD_PERSON)
-    person = Person.objects.filter(pk=_as_id(person_id), case=access.case).first()
-    if person is None or person.is_child:
+    person = _case_person(access, person_id)
+    if person.is_child:
         raise NotFound("Person")
     form = SpecialistAgencyForm(request.POST if request.method == "POST" else None,
                                 initial={"specialist_agency": person.specialist_agency_id})
@@ -389,7 +459,7 @@ def case_create(request, team_id):
             _add_action_errors(form, error)
         else:
             messages.success(request, f"Case {case.reference} opened. Add the family next.")
-            return redirect("casenotes:case_detail", case_id=case.pk)
+            return redirect("casenotes:person_add", case_id=case.pk)
     return render(request, "casenotes/case_form.html", {"team": team, "form": form},
                   status=400 if form.errors else 200)
 

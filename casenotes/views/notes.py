@@ -29,7 +29,7 @@ SENSITIVITY_HINTS = {
 }
 
 # Action errors are keyed by model field; the form shows the date error on its day box.
-_FORM_FIELD = {"occurred_at": "occurred_day"}
+_FORM_FIELD = {"occurred_at": "occurred_day", "date_of_birth": "birth_day"}
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,8 @@ def case_detail(request, case_id):
         "access": access, "case": access.case, "filters": filters,
         "filtered": bool(note_type or person),
         "can_add_note": access.case.is_open and policy.can(request.user, Action.ADD_NOTE, access),
+        "can_change_family": access.case.is_open and policy.can(request.user, Action.ADD_PERSON,
+                                                                 access),
         "can_manage_access": policy.can(request.user, Action.MANAGE_CASE_ACCESS, access),
         "can_export": policy.can(request.user, Action.EXPORT_CASE, access),
         "agreed_actions": discussion_selectors.case_actions(access),

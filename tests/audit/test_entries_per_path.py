@@ -54,6 +54,10 @@ def _reads(world, note):
          case, case),
         (reverse("casenotes:person_specialist", args=[case, world.people["kayleigh"].pk]),
          AuditAction.CASE_FORM_VIEWED, "person", world.people["kayleigh"].pk, case),
+        (reverse("casenotes:person_add", args=[case]), AuditAction.CASE_FORM_VIEWED, "case",
+         case, case),
+        (reverse("casenotes:person_edit", args=[case, world.people["dean"].pk]),
+         AuditAction.CASE_FORM_VIEWED, "person", world.people["dean"].pk, case),
         (reverse("discussions:schedule", args=[world.fs_team.pk]), AuditAction.CASE_FORM_VIEWED,
          "team", world.fs_team.pk, None),
     ]

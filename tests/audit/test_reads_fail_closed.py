@@ -387,6 +387,18 @@ def specialist_agency_form(world):
                 ["Kayleigh Harper", world.case.reference, "Harper family"])
 
 
+@reads("casenotes:person_add")
+def add_person_form(world):
+    return Read(world.social_worker, _case_url("person_add", world),
+                [world.case.reference, "Harper family"])
+
+
+@reads("casenotes:person_edit")
+def person_details_form(world):
+    return Read(world.social_worker, _case_url("person_edit", world, world.people["dean"].pk),
+                ["Dean Walsh", world.case.reference, "Harper family"])
+
+
 @reads("discussions:schedule")
 def discussion_schedule_form(world):
     return Read(world.team_manager, reverse("discussions:schedule", args=[world.fs_team.pk]),

@@ -40,8 +40,9 @@ from casenotes.actions import (
     do_open_break_glass,
     do_request_transfer,
     do_update_draft,
+    do_update_person,
 )
-from casenotes.models import Case, CaseNote
+from casenotes.models import Case, CaseNote, Person
 from discussions import actions as discussion_actions
 from discussions.models import Section
 from teams.models import Role
@@ -307,6 +308,23 @@ def test_a_practitioners_pages_meet_wcag_2_2_aa(world, open_page, axe):
     visit(tab, case_url(case, "person_specialist", world.people["kayleigh"].pk),
           "Specialist agency for Kayleigh Harper")
     axe.check(tab, "an adult's specialist agency")
+    visit(tab, case_url(case, "person_add"), "Add a person to the family")
+    axe.check(tab, "adding a person to the family")
+    page.get_by_role("button", name="Add to the family").click()
+    expect(page.locator(".govuk-error-summary")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Add a person to the family")
+    axe.check(tab, "adding a person, showing its errors")
+    dean = world.people["dean"]
+    visit(tab, case_url(case, "person_edit", dean.pk), "Change the details of Dean Walsh")
+    axe.check(tab, "a person's details")
+    dean.refresh_from_db()
+    do_update_person(acting_user=world.team_manager, person=dean, based_on=dean.details_version,
+                     full_name="Dean Walsh", role_in_family=Person.RoleInFamily.STEP_PARENT,
+                     date_of_birth=dean.date_of_birth)
+    page.get_by_label("Full name").fill("Dean Walshe")
+    page.get_by_role("button", name="Save the details").click()
+    expect(page.locator("#saved-now")).to_contain_text("Step-parent")
+    axe.check(tab, "a person's details changed elsewhere, both versions shown")
 
     # --- a draft, and the same draft changed elsewhere --------------------------------
     edit_url = case_url(case, "note_edit", draft.pk)
@@ -373,6 +391,8 @@ def test_a_practitioners_pages_meet_wcag_2_2_aa(world, open_page, axe):
 
     assert unexpected_problems(tab, [reverse("login"), case_url(case, "note_create"),
                                      "/cases/999999/", case_url(case, "chronology"),
+                                     case_url(case, "person_add"),
+                                     case_url(case, "person_edit", world.people["dean"].pk),
                                      reverse("discussions:my_actions"),
                                      reverse("password_change"),
                                      reverse("two_factor_setup")]) == []

@@ -22,13 +22,14 @@ def _post(client, team, **fields):
     return client.post(reverse("casenotes:case_create", args=[team.pk]), data)
 
 
-def test_a_manager_opens_a_case_allocated_to_their_team_with_a_lead(world):
+def test_a_manager_opens_a_case_allocated_to_their_team_with_a_lead_then_adds_the_family(world):
     watch = AuditWatch()
     response = _post(_client(world.team_manager), world.fs_team,
                      lead_practitioner=world.social_worker.pk)
     case = Case.objects.get(reference="FS-26-0142")
+    # Straight on to adding the family: a new case has nobody in it yet.
     assert response.status_code == 302 and response.url == reverse(
-        "casenotes:case_detail", args=[case.pk])
+        "casenotes:person_add", args=[case.pk])
     assert (case.allocated_team, case.lead_practitioner) == (world.fs_team, world.social_worker)
     assert AuditAction.CASE_CREATED in watch.actions()
     assert case.history.get().history_user == world.team_manager
