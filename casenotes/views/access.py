@@ -323,6 +323,8 @@ def person_add(request, case_id):
             _add_action_errors(form, error)
         else:
             messages.success(request, f"{person.full_name} added to the family.")
+            if request.POST.get("then") == "another":
+                return redirect("casenotes:person_add", case_id=access.case.pk)
             return redirect("casenotes:case_detail", case_id=access.case.pk)
     return render(request, "casenotes/person_form.html", {
         **selectors.case_form(access, "add person form"), "form": form,
@@ -348,7 +350,7 @@ def person_edit(request, case_id, person_id):
                 full_name=data["full_name"], role_in_family=data["role_in_family"],
                 date_of_birth=data["date_of_birth"])
         except actions.PersonChanged as changed:
-            saved_now = changed.current
+            saved_now = person = changed.current
             form.add_error(None, f"{changed} Compare your changes with the details saved now, "
                                  "then save again.")
             # What is typed stays; the next save is based on the version now shown.

@@ -101,6 +101,19 @@ def test_anyone_who_adds_to_the_case_adds_a_person_with_history_audit_and_a_live
     assert "Baby Harper" in page
 
 
+def test_a_whole_family_is_added_one_after_another_from_the_same_form(world):
+    client = _client(world.social_worker)
+    first = client.post(_add_url(world), {**_new_person(full_name="Ava Harper"), "then": "another"})
+    assert first.status_code == 302 and first.url == _add_url(world)
+    assert _messages(first) == ["Ava Harper added to the family."]
+    form = client.get(first.url).content.decode()
+    assert "Ava Harper added to the family." in form and 'value="Ava Harper"' not in form
+    last = client.post(_add_url(world), _new_person(full_name="Noah Harper"))
+    assert last.url == reverse("casenotes:case_detail", args=[world.case.pk])
+    assert set(Person.objects.filter(full_name__in=["Ava Harper", "Noah Harper"])
+               .values_list("full_name", flat=True)) == {"Ava Harper", "Noah Harper"}
+
+
 def test_a_person_whose_date_of_birth_is_not_known_is_added_without_one(world):
     response = _client(world.social_worker).post(_add_url(world), _new_person(
         full_name="Lee Walsh", role_in_family=R.OTHER_ADULT, birth_day="", birth_month="",
@@ -233,7 +246,7 @@ def test_an_edit_of_details_changed_meanwhile_is_refused_showing_both_and_the_ne
     dean = world.people["dean"]
     mine = _details(dean, full_name="Dean Walshe")  # the page as I opened it
     do_update_person(acting_user=world.team_manager, person=dean,
-                     based_on=dean.details_version, full_name="Dean Walsh",
+                     based_on=dean.details_version, full_name="Dean Walsh-Smith",
                      role_in_family=R.STEP_PARENT, date_of_birth=dean.date_of_birth)
     client = _client(world.social_worker)
     before, watch = write_fingerprint(), AuditWatch()
@@ -242,6 +255,7 @@ def test_an_edit_of_details_changed_meanwhile_is_refused_showing_both_and_the_ne
     html = response.content.decode()
     assert "details were changed by someone else while you had this page open" in html
     assert 'id="saved-now"' in html and "Step-parent" in html  # what is saved now
+    assert "<h1 class=\"govuk-heading-l\">Change the details of Dean Walsh-Smith</h1>" in html
     assert 'value="Dean Walshe"' in html  # what I typed, still there
     dean.refresh_from_db()
     assert f'name="based_on" value="{dean.details_version}"' in html
