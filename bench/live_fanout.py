@@ -266,6 +266,26 @@ class Viewers:
 
 # --- the measurements -------------------------------------------------------------------
 
+async def timed_rounds(rounds: int, viewers: int, got: dict, done: dict, send) -> dict:
+    """`rounds` times: `send(round)`, then wait (bounded) until `viewers` receipts of it
+    are in `got[round]` (the receivers set `done[round]` when they are); the latencies
+    from each send to each receipt, and the receipts that never came."""
+    latencies, lost = [], 0
+    for round_ in range(rounds):
+        done[round_] = asyncio.Event()
+        start = time.perf_counter()
+        await send(round_)
+        try:
+            await asyncio.wait_for(done[round_].wait(), timeout=ECHO_WAIT)
+        except TimeoutError:
+            pass
+        seen = got.get(round_, {})
+        lost += viewers - len(seen)
+        latencies += [(t - start) * 1000 for t in seen.values()]
+        await asyncio.sleep(0.02)
+    return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "lost": lost}
+
+
 async def measure_echo(layer, viewers: int, rounds: int, run_id: str, payload: str) -> dict:
     """A bare group_send to `viewers` listeners on the channel layer, timed to each
     listener's receipt."""
@@ -286,27 +306,18 @@ async def measure_echo(layer, viewers: int, rounds: int, run_id: str, payload: s
                 done[message["round"]].set()
 
     listeners = [asyncio.ensure_future(listen(i, name)) for i, name in enumerate(channels)]
-    latencies, lost = [], 0
+
+    async def send(round_):
+        await layer.group_send(group, {"type": "bench.echo", "round": round_, "html": payload})
+
     try:
-        for round_ in range(rounds):
-            done[round_] = asyncio.Event()
-            start = time.perf_counter()
-            await layer.group_send(group, {"type": "bench.echo", "round": round_, "html": payload})
-            try:
-                await asyncio.wait_for(done[round_].wait(), timeout=ECHO_WAIT)
-            except TimeoutError:
-                pass
-            seen = got.get(round_, {})
-            lost += viewers - len(seen)
-            latencies += [(t - start) * 1000 for t in seen.values()]
-            await asyncio.sleep(0.02)
+        return await timed_rounds(rounds, viewers, got, done, send)
     finally:
         for task in listeners:
             task.cancel()
         await asyncio.gather(*listeners, return_exceptions=True)
         for name in channels:
             await layer.group_discard(group, name)
-    return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "lost": lost}
 
 
 async def measure_socket_floor(port: int, layer, viewers: int, rounds: int, group: str,
@@ -341,33 +352,23 @@ async def measure_socket_floor(port: int, layer, viewers: int, rounds: int, grou
             await asyncio.wait_for(ws.recv(), timeout=CONNECT_WAIT)  # ready
             sockets.append(ws)
 
+    async def send(round_):
+        text = json.dumps({"type": "event", "kind": "note.created", "round": round_,
+                           "level": "full", "html": payload})
+        await layer.group_send(group, {"type": "floor.frame", "text": text})
+
     limit = asyncio.Semaphore(16)
     readers = []
-    latencies, lost = [], 0
     try:
         await asyncio.wait_for(asyncio.gather(*(open_one(limit) for _ in range(viewers))),
                                timeout=CONNECT_WAIT + viewers * 0.5)
         readers = [asyncio.ensure_future(read(i, ws)) for i, ws in enumerate(sockets)]
-        for round_ in range(rounds):
-            done[round_] = asyncio.Event()
-            text = json.dumps({"type": "event", "kind": "note.created", "round": round_,
-                               "level": "full", "html": payload})
-            start = time.perf_counter()
-            await layer.group_send(group, {"type": "floor.frame", "text": text})
-            try:
-                await asyncio.wait_for(done[round_].wait(), timeout=ECHO_WAIT)
-            except TimeoutError:
-                pass
-            seen = got.get(round_, {})
-            lost += viewers - len(seen)
-            latencies += [(t - start) * 1000 for t in seen.values()]
-            await asyncio.sleep(0.02)
+        return await timed_rounds(rounds, viewers, got, done, send)
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-    return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "lost": lost}
 
 
 def insert_samples(count: int) -> list[float]:

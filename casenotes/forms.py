@@ -19,6 +19,19 @@ from teams.models import Agency
 _TIME = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*$")
 
 
+def date_parts(cleaned: dict, prefix: str) -> list[str]:
+    """The day, month and year typed into a GOV.UK date input named `prefix`."""
+    return [cleaned.get(f"{prefix}_{part}", "").strip() for part in ("day", "month", "year")]
+
+
+def date_from_parts(parts: list[str]) -> datetime.date:
+    """A real date from 1900 on, from day, month and year; ValueError otherwise."""
+    day, month, year = (int(part) for part in parts)
+    if year < 1900:
+        raise ValueError(year)
+    return datetime.date(year, month, day)
+
+
 class NoteForm(forms.Form):
     note_type = forms.ChoiceField(
         choices=[("", "Choose a type")] + list(CaseNote.NoteType.choices),
@@ -75,16 +88,13 @@ class NoteForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        parts = [cleaned.get(f"occurred_{p}", "").strip() for p in ("day", "month", "year")]
+        parts = date_parts(cleaned, "occurred")
         time_text = cleaned.get("occurred_time", "").strip()
         if not any(parts) and not time_text:
             self.add_error("occurred_day", "Enter the date this happened.")
             return cleaned
         try:
-            day, month, year = (int(p) for p in parts)
-            date = datetime.date(year, month, day)
-            if year < 1900:
-                raise ValueError
+            date = date_from_parts(parts)
         except ValueError:
             self.add_error("occurred_day", "Enter a real date, for example 27 3 2026.")
             return cleaned
@@ -315,15 +325,12 @@ class PersonForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        parts = [cleaned.get(f"birth_{p}", "").strip() for p in ("day", "month", "year")]
+        parts = date_parts(cleaned, "birth")
         cleaned["date_of_birth"] = None
         if not any(parts):
             return cleaned
         try:
-            day, month, year = (int(p) for p in parts)
-            born = datetime.date(year, month, day)
-            if year < 1900:
-                raise ValueError
+            born = date_from_parts(parts)
         except ValueError:
             self.add_error("birth_day", "Enter a real date of birth, for example 27 3 2019, "
                                         "or leave it blank if it is not known.")
