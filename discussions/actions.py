@@ -529,6 +529,13 @@ def _owners_working(items: list[AgendaItem]) -> dict[tuple[int, int], bool]:
             for case_id, access in policy.discussion_case_accesses(owner, cases).items()}
 
 
+def was_present(discussion: Discussion, stint: Attendance) -> bool:
+    """Whether a stretch in the room overlaps the meeting itself: opening the room
+    before the start and leaving before it is not attending."""
+    return discussion.started_at is not None and (
+        stint.left_at is None or stint.left_at > discussion.started_at)
+
+
 def compose_record(discussion: Discussion, item: AgendaItem, attendees: list[Attendance]) -> str:
     """The note filed into the case: the record's four sections, the actions, who
     was there."""
@@ -546,7 +553,8 @@ def compose_record(discussion: Discussion, item: AgendaItem, attendees: list[Att
     lines += ["", "Actions"]
     lines += [f"- {a.description} (owner: {a.owner.get_full_name() or a.owner.get_username()}; "
               f"due {a.due_on:%d %B %Y})" for a in actions] or ["None agreed."]
-    present = sorted({(a.display_name, a.role_label, a.agency_label) for a in attendees})
+    present = sorted({(a.display_name, a.role_label, a.agency_label)
+                      for a in attendees if was_present(discussion, a)})
     if present:
         lines += ["", "Present: " + "; ".join(
             f"{name} ({', '.join(p for p in (role, agency) if p)})" for name, role, agency in present)

@@ -75,11 +75,34 @@ def room(user, discussion: Discussion, *, audit: bool = True) -> dict:
         "discussion": discussion, "items": views,
         "current": next((v for v in views if v.item.pk == discussion.current_item_id), None),
         "can_run": policy.can(user, Action.RUN_DISCUSSION, discussion),
-        "attendance": list(discussion.attendance.order_by("joined_at", "pk")),
+        "attendance": attendance(discussion),
         "invitees": list(get_user_model().objects.filter(
             pk__in=discussion.invitations.values("user_id")).order_by("first_name", "last_name")),
         "owner_candidates": owner_candidates(discussion.team),
     }
+
+
+@dataclass
+class Attendee:
+    """One person's time in the room: each stretch from joining to leaving, in order."""
+
+    display_name: str
+    role_label: str
+    agency_label: str
+    was_invited: bool
+    stretches: list = field(default_factory=list)  # (joined_at, left_at or None)
+
+
+def attendance(discussion: Discussion) -> list[Attendee]:
+    """Who has been in the room, once each (a reload or a second tab starts a new
+    stretch, not a new person), in the order they first joined."""
+    people: dict[int, Attendee] = {}
+    for stint in discussion.attendance.order_by("joined_at", "pk"):
+        person = people.setdefault(stint.user_id, Attendee(
+            stint.display_name, stint.role_label, stint.agency_label, stint.was_invited))
+        person.was_invited |= stint.was_invited
+        person.stretches.append((stint.joined_at, stint.left_at))
+    return list(people.values())
 
 
 def owner_candidates(team: Team) -> list:

@@ -402,6 +402,43 @@ def test_sign_off_files_a_final_note_in_each_case_and_turns_actions_into_tasks(w
     assert [t.action for t in tasks["todo"]] == [agreed] and tasks["todo"][0].visible
 
 
+def _present_line(note_body: str) -> str:
+    return next((line for line in note_body.splitlines() if line.startswith("Present: ")), "")
+
+
+def test_the_filed_record_names_only_those_in_the_room_once_the_meeting_had_started(world):
+    manager, sw = world.team_manager, world.social_worker
+    probation, health = world.user(Role.PROBATION_OFFICER), world.user(Role.MENTAL_HEALTH_PRACTITIONER)
+    discussion = schedule(world)
+    # Before the start: probation looks at the agenda and leaves; the social worker opens
+    # the room and stays into the meeting.
+    actions.do_join_discussion(acting_user=probation, discussion=discussion, channel_name="p")
+    actions.do_leave_discussion(channel_name="p")
+    actions.do_join_discussion(acting_user=sw, discussion=discussion, channel_name="s")
+    discussion = actions.do_start_discussion(acting_user=manager, discussion=discussion)
+    actions.do_join_discussion(acting_user=health, discussion=discussion, channel_name="h")
+    actions.do_leave_discussion(channel_name="h")  # in the meeting for a while, then left
+    ready(world, discussion)
+    actions.do_sign_off(acting_user=manager, discussion=discussion)
+    present = _present_line(discussion.items.get().filed_note.body)
+    assert sw.get_full_name() in present and health.get_full_name() in present
+    assert probation.get_full_name() not in present
+    assert present.count(sw.get_full_name()) == 1
+
+
+def test_the_room_lists_each_person_once_with_each_of_their_stretches(world):
+    discussion = started(world)
+    sw = world.social_worker
+    for channel in ("first", "second"):  # a reload: the last tab closes, a new one opens
+        actions.do_join_discussion(acting_user=sw, discussion=discussion, channel_name=channel)
+        actions.do_leave_discussion(channel_name=channel)
+    actions.do_join_discussion(acting_user=sw, discussion=discussion, channel_name="third")
+    assert Attendance.objects.filter(discussion=discussion, user=sw).count() == 3
+    [person] = selectors.attendance(discussion)
+    assert person.display_name == sw.get_full_name() and len(person.stretches) == 3
+    assert [left is None for _, left in person.stretches] == [False, False, True]
+
+
 def test_sign_off_with_an_empty_decision_is_refused_and_changes_nothing(world):
     discussion = started(world)
     with pytest.raises(ValidationError) as refused:
