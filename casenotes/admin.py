@@ -5,12 +5,12 @@ bodies, and the historical note tables are not exposed either.
 """
 
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from casenotes.models import Case, CaseGroupObjectPermission, CaseUserObjectPermission
+from workspace.history_admin import HistoryAdmin
 
 
-class ReadOnlyHistoryAdmin(SimpleHistoryAdmin):
+class ReadOnlyHistoryAdmin(HistoryAdmin):
     def has_add_permission(self, request, obj=None):
         return False
 

@@ -7,16 +7,18 @@ Records are never deleted here: memberships are ended, teams made inactive.
 import contextvars
 
 from django.contrib import admin
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.forms import AdminPasswordChangeForm
-from simple_history.admin import SimpleHistoryAdmin
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from teams import actions
 from teams.models import Agency, Membership, Team
+from workspace.history_admin import HistoryAdmin
 
 
-class NoDeleteHistoryAdmin(SimpleHistoryAdmin):
+class NoDeleteHistoryAdmin(HistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
@@ -70,7 +72,7 @@ admin.site.unregister(User)
 _changing: contextvars.ContextVar = contextvars.ContextVar("password_changed_by")
 
 
-class PasswordChangeForm(AdminPasswordChangeForm):
+class PasswordChangeForm(auth_forms.AdminPasswordChangeForm):
     """The admin's password form, saved through teams.actions.do_set_password (audited;
     the user's other sessions end)."""
 
@@ -83,11 +85,45 @@ class PasswordChangeForm(AdminPasswordChangeForm):
             password=self.cleaned_data["password1"] if usable else None, keep_session=keep)
 
 
-@admin.register(User)
-class WorkspaceUserAdmin(UserAdmin, SimpleHistoryAdmin):
-    """Accounts. Deactivate rather than delete: notes and audit entries name them."""
+class PasswordButton(auth_forms.ReadOnlyPasswordHashWidget):
+    """The password summary, its button linking to the account's password page by its
+    full address (Django's relative link breaks on the pages of its history)."""
 
+    def __init__(self, url: str):
+        super().__init__()
+        self.url = url
+
+    def get_context(self, name, value, attrs):
+        return {**super().get_context(name, value, attrs), "password_url": self.url}
+
+
+class UserChangeForm(auth_forms.UserChangeForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "password" in self.fields and self.instance.pk:
+            self.fields["password"].widget = PasswordButton(
+                reverse("admin:auth_user_password_change", args=[self.instance.pk]))
+
+
+@admin.register(User)
+class WorkspaceUserAdmin(UserAdmin, HistoryAdmin):
+    """Accounts. Deactivate rather than delete: notes and audit entries name them.
+
+    No groups or permissions are set here: team access comes from memberships (each
+    team's group is the team's own, kept by teams.actions), and what anyone may do is
+    decided by the policy, not by Django's permission flags."""
+
+    form = UserChangeForm
     change_password_form = PasswordChangeForm
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name", "email")}),
+        (_("Permissions"), {
+            "fields": ("is_active", "is_staff", "is_superuser"),
+            "description": "Teams, agencies and roles are set under Memberships.",
+        }),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
 
     def user_change_password(self, request, id, form_url=""):
         token = _changing.set(request)

@@ -90,3 +90,34 @@ def test_deactivating_an_account_in_the_admin_is_audited_and_kept_in_history(dem
     event = AuditEvent.objects.get(action=AuditAction.USER_SAVED, object_id=str(user.pk))
     assert "is_active" in event.reason
     assert user.history.first().history_user == demo.user("admin")
+
+
+def test_a_version_address_that_is_not_a_version_number_is_not_found(demo):
+    client = demo.client("admin")
+    user = demo.user("recovery")
+    for version in ("password", "x1", "-1"):
+        url = f"/admin/auth/user/{user.pk}/history/{version}/"
+        assert client.get(url).status_code == 404, url
+
+
+def test_the_password_button_on_an_accounts_pages_and_its_versions_leads_to_its_password_page(demo):
+    client = demo.client("admin")
+    user = demo.user("recovery")
+    password_page = reverse("admin:auth_user_password_change", args=[user.pk])
+    version = user.history.order_by("-history_id").first()
+    for url in (reverse("admin:auth_user_change", args=[user.pk]),
+                reverse("admin:auth_user_simple_history", args=[user.pk, version.history_id])):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        assert re.findall(r'<a class="button" href="([^"]+)"', page.content.decode()) == [
+            password_page], url
+    assert client.get(password_page).status_code == 200
+
+
+def test_the_account_form_sets_no_groups_or_permissions_only_memberships_give_team_access(demo):
+    client = demo.client("admin")
+    page = client.get(reverse("admin:auth_user_change", args=[demo.user("recovery").pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'name="groups"' not in html and 'name="user_permissions"' not in html
+    assert "Teams, agencies and roles are set under Memberships." in html
