@@ -81,6 +81,7 @@ class ReviewForm(forms.Form):
     note = forms.CharField(required=False, widget=forms.Textarea, max_length=1000, strip=True,
                            error_messages={"max_length": "The note must be 1,000 characters or "
                                                          "fewer (it has %(show_value)s)."})
+    end_now = forms.BooleanField(required=False)
 
     def clean(self):
         cleaned = super().clean()

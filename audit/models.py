@@ -81,6 +81,7 @@ class AuditAction(models.IntegerChoices):
     BREAK_GLASS_OPENED = 540, "Emergency access opened"
 
     BREAK_GLASS_REVIEWED = 541, "Emergency access reviewed"
+    BREAK_GLASS_ENDED = 542, "Emergency access ended early"
 
     # 600–699: refusals of access
     ACCESS_DENIED = 600, "Access denied"

@@ -82,7 +82,7 @@ def break_glass_queue(request):
 @ig_only
 @require_http_methods(["GET", "POST"])
 def break_glass_review(request, grant_id):
-    grant = (CaseGrant.objects.select_related("user", "case", "reviewed_by")
+    grant = (CaseGrant.objects.select_related("user", "case", "reviewed_by", "ended_by")
              .filter(pk=_as_id(grant_id), kind=CaseGrant.Kind.BREAK_GLASS).first())
     if grant is None:
         raise NotFound("Emergency access")
@@ -91,11 +91,13 @@ def break_glass_review(request, grant_id):
         try:
             actions.do_review_break_glass(acting_user=request.user, grant=grant,
                                           review=form.cleaned_data["review"],
-                                          note=form.cleaned_data["note"])
+                                          note=form.cleaned_data["note"],
+                                          end_now=form.cleaned_data["end_now"])
         except ValidationError as error:
             _add_action_errors(form, error)
         else:
-            messages.success(request, "Review recorded.")
+            messages.success(request, "Review recorded. The emergency access has ended."
+                             if form.cleaned_data["end_now"] else "Review recorded.")
             return redirect("audit:break_glass_queue")
     under = selectors.search_log(request.user, selectors.LogFilter(break_glass_id=grant.pk))
     return render(request, "audit/break_glass_review.html", {

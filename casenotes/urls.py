@@ -23,6 +23,8 @@ urlpatterns = [
     path("cases/<int:case_id>/access/keyworkers/", access.keyworker_add, name="keyworker_add"),
     path("cases/<int:case_id>/access/keyworkers/<int:grant_id>/remove/", access.keyworker_remove,
          name="keyworker_remove"),
+    path("cases/<int:case_id>/access/emergency/<int:grant_id>/end/", access.break_glass_end,
+         name="break_glass_end"),
     path("cases/<int:case_id>/transfer/", access.transfer_request, name="transfer_request"),
     path("cases/<int:case_id>/manage/", access.case_manage, name="case_manage"),
     path("cases/<int:case_id>/emergency-access/", access.break_glass, name="break_glass"),

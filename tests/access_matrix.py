@@ -250,6 +250,7 @@ ENDPOINTS = {
     "casenotes:lead_allocate": (CASE, ACCESS_LIST),
     "casenotes:keyworker_add": (CASE, ACCESS_LIST),
     "casenotes:keyworker_remove": (CASE, ACCESS_LIST),
+    "casenotes:break_glass_end": (CASE, ACCESS_LIST),
     "casenotes:transfer_request": (CASE, REQUEST_TRANSFER),
     "casenotes:case_manage": (CASE, ACCESS_LIST),
     "casenotes:break_glass": (CASE, BREAK_GLASS_OPEN),

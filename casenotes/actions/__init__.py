@@ -14,6 +14,7 @@ from casenotes.actions.access import (  # noqa: F401
     do_allocate_lead,
     do_change_legal_basis,
     do_decide_transfer,
+    do_end_break_glass,
     do_open_break_glass,
     do_remove_keyworker,
     do_request_transfer,

@@ -431,9 +431,10 @@ def do_share_sealed_note(*, acting_user, note: CaseNote, readers) -> CaseNote:
 # --- information governance: reviewing emergency access ----------------------------------
 
 @transaction.atomic
-def do_review_break_glass(*, acting_user, grant: CaseGrant, review: str, note: str = ""
-                          ) -> CaseGrant:
-    """An IG officer records the outcome of reviewing one use of emergency access."""
+def do_review_break_glass(*, acting_user, grant: CaseGrant, review: str, note: str = "",
+                          end_now: bool = False) -> CaseGrant:
+    """An IG officer records the outcome of reviewing one use of emergency access and,
+    with `end_now`, ends that access at once if it is still running."""
     if not policy.can(acting_user, Action.REVIEW_BREAK_GLASS):
         raise NotFound("Emergency access")
     grant = CaseGrant.objects.select_for_update(no_key=True).get(pk=grant.pk)
@@ -449,11 +450,37 @@ def do_review_break_glass(*, acting_user, grant: CaseGrant, review: str, note: s
         raise ValidationError({"note": "Say what needs following up."})
     if len(note) > 1000:
         raise ValidationError({"note": f"The note must be 1,000 characters or fewer (it has {len(note):,})."})
+    if end_now and not grant.is_live():
+        raise ValidationError({"end_now": "This emergency access has already ended."})
     grant.review, grant.review_note = review, note
     grant.reviewed_by, grant.reviewed_at = acting_user, timezone.now()
     grant._history_user = acting_user
     grant.save()
-    record(actor=actor_for(acting_user), action=AuditAction.BREAK_GLASS_REVIEWED,
+    actor = actor_for(acting_user)
+    record(actor=actor, action=AuditAction.BREAK_GLASS_REVIEWED,
            object_type="grant", object_id=grant.pk, case_id=grant.case_id,
            reason=grant.get_review_display())
+    if end_now:
+        _end_break_glass(grant, acting_user, actor, by="IG review")
     return grant
+
+
+@transaction.atomic
+def do_end_break_glass(*, acting_user, grant: CaseGrant) -> CaseGrant:
+    """The case's team manager ends someone's emergency access to it before it runs out:
+    their open pages of the case close within seconds and nothing more reaches them."""
+    grant = CaseGrant.objects.select_for_update(no_key=True).select_related("user").get(pk=grant.pk)
+    case, access = _managed_case(acting_user, grant.case)
+    if grant.kind != CaseGrant.Kind.BREAK_GLASS:
+        raise NotFound("Emergency access")
+    if not grant.is_live():
+        raise ValidationError("This emergency access has already ended.")
+    _end_break_glass(grant, acting_user, access.actor, by="case manager")
+    return grant
+
+
+def _end_break_glass(grant: CaseGrant, acting_user, actor, *, by: str) -> None:
+    _end_grant(grant, acting_user, actor, reason=f"emergency access ended early ({by})")
+    record(actor=actor, action=AuditAction.BREAK_GLASS_ENDED, object_type="grant",
+           object_id=grant.pk, case_id=grant.case_id, reason=f"by {by}")
+    live.notify_access_changed(grant.user_id)

@@ -113,6 +113,24 @@ def keyworker_remove(request, case_id, grant_id):
     return redirect("casenotes:case_access", case_id=access.case.pk)
 
 
+@login_required
+@require_POST
+def break_glass_end(request, case_id, grant_id):
+    """The case's manager ends someone's emergency access before it runs out."""
+    access = policy.access_case(request.user, case_id, Action.MANAGE_CASE_ACCESS)
+    grant = CaseGrant.objects.filter(pk=_as_id(grant_id), case=access.case,
+                                     kind=CaseGrant.Kind.BREAK_GLASS).select_related("user").first()
+    if grant is None:
+        raise NotFound("Emergency access")
+    try:
+        actions.do_end_break_glass(acting_user=request.user, grant=grant)
+    except ValidationError as error:
+        messages.info(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"{grant.user.get_full_name()}'s emergency access ended now.")
+    return redirect("casenotes:case_access", case_id=access.case.pk)
+
+
 # --- transfers ----------------------------------------------------------------------------
 
 @login_required

@@ -514,6 +514,8 @@ NOT_READS = {
                                    "access list, with a message that names no case data",
     "casenotes:keyworker_remove": "POST only: ends the grant and redirects to the access list, "
                                   "with a message naming the keyworker (a colleague)",
+    "casenotes:break_glass_end": "POST only: ends the emergency access and redirects to the "
+                                 "access list, with a message naming who had it (a colleague)",
     "login": "the sign-in form; a signed-in user is redirected",
     "logout": "POST only: signs out and redirects",
     "keep_alive": "POST only: 204, or a redirect back to the page the form was on",
@@ -634,6 +636,19 @@ def keyworker_removed(world):
                   (access, f"{keyworker.get_full_name()} removed as a keyworker."), post={}),
             Visit(world.team_manager, url, 302,
                   (access, "This keyworker's access has already ended."), post={})]
+
+
+@exercises("casenotes:break_glass_end")
+def emergency_access_ended(world):
+    opener = world.locality_users[Role.FAMILY_SUPPORT_WORKER]
+    grant = do_open_break_glass(acting_user=opener, case=world.case,
+                                reason_code="immediate_risk")
+    url = _case_url("break_glass_end", world, grant.pk)
+    access = _case_url("case_access", world)
+    return [Visit(world.team_manager, url, 302,
+                  (access, f"{opener.get_full_name()}'s emergency access ended now."), post={}),
+            Visit(world.team_manager, url, 302,
+                  (access, "This emergency access has already ended."), post={})]
 
 
 @exercises("login")

@@ -28,11 +28,13 @@ from casenotes.actions import (
     do_add_addendum,
     do_add_person,
     do_create_note,
+    do_end_break_glass,
     do_finalise_note,
+    do_open_break_glass,
     do_update_draft,
 )
 from casenotes.messages import MAX_FRAME_BYTES
-from casenotes.models import CaseEvent, CaseNote, Person, RoomPresence
+from casenotes.models import CaseEvent, CaseGrant, CaseNote, Person, RoomPresence
 from teams.actions import do_end_membership, do_save_membership, do_save_user
 from teams.models import Membership, Role
 from tests.casenotes.rooms import (  # noqa: F401 (fixtures)
@@ -519,6 +521,15 @@ async def test_deactivating_an_account_closes_its_open_sockets(world, rooms):
         do_save_user(acting_user=world.bootstrap_admin, user=user, changed_fields=["is_active"])
 
     await deactivate()
+    await _assert_revoked(world, victim, victim_tabs, colleague)
+
+
+async def test_ending_an_emergency_access_early_closes_the_persons_open_sockets(world, rooms):
+    victim = world.locality_users[Role.SOCIAL_WORKER]
+    grant = await db(do_open_break_glass)(acting_user=victim, case=world.case,
+                                          reason_code=CaseGrant.Reason.IMMEDIATE_RISK)
+    victim_tabs, colleague = await _revocation_room(world, rooms, victim)
+    await db(do_end_break_glass)(acting_user=world.team_manager, grant=grant)
     await _assert_revoked(world, victim, victim_tabs, colleague)
 
 
