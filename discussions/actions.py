@@ -180,13 +180,27 @@ def do_add_agenda_case(*, acting_user, discussion: Discussion, case: Case) -> Ag
 
 @transaction.atomic
 def do_remove_agenda_item(*, acting_user, item: AgendaItem) -> None:
+    """Take a case off the agenda: before the start, any case; during the meeting, a
+    case it did not reach (nothing written in its record, no action agreed), so that
+    sign-off does not wait for a decision nobody took. Its record's history stays."""
     discussion = _locked(item.discussion)
     _manager(acting_user, discussion)
-    _require_scheduled(discussion)
-    item = discussion.items.get(pk=item.pk)
+    running = discussion.status == Discussion.Status.IN_PROGRESS
+    if not running:
+        _require_scheduled(discussion)
+    item = discussion.items.select_related("case").get(pk=item.pk)
     if discussion.items.count() == 1:
-        raise ValidationError("A discussion needs at least one case. Cancel it instead.")
-    case_id = item.case_id
+        raise ValidationError("A discussion needs at least one case. Cancel it instead."
+                              if not running else
+                              "A discussion needs at least one case: this is the last one.")
+    if running and _written_in(item):
+        raise ValidationError(
+            f"{item.case.reference}: its record has been written in or an action agreed, so it "
+            "stays on the agenda. If the discussion did not reach it, record that as its decision.")
+    case_id, item_id = item.case_id, item.pk
+    if discussion.current_item_id == item_id:
+        discussion.current_item = discussion.items.exclude(pk=item_id).order_by("position").first()
+        _save(discussion, acting_user, exclude=["team", "chair", "current_item"])
     item._history_user = acting_user
     for section in item.sections.all():
         section._history_user = acting_user
@@ -195,7 +209,17 @@ def do_remove_agenda_item(*, acting_user, item: AgendaItem) -> None:
     _renumber(acting_user, discussion)
     record(actor=_actor(acting_user, discussion.team), action=AuditAction.DISCUSSION_CHANGED,
            object_type="discussion", object_id=discussion.pk, case_id=case_id,
-           reason="case removed from the agenda")
+           reason="case not reached, removed from the agenda" if running
+           else "case removed from the agenda")
+    if running:
+        notices.agenda_on_commit(discussion, removed=item_id)
+
+
+def _written_in(item: AgendaItem) -> bool:
+    """Whether anything has been recorded for an agenda item: a section saved (even if
+    emptied again), a text kept beside one, or an action agreed."""
+    return (item.sections.filter(version__gt=1).exists() or item.sections.exclude(text="").exists()
+            or KeptText.objects.filter(section__item=item).exists() or item.actions.exists())
 
 
 @transaction.atomic
@@ -588,7 +612,8 @@ def do_sign_off(*, acting_user, discussion: Discussion) -> Discussion:
             errors.append(f"{ref}: the case has been closed, so its record cannot be filed.")
         sections = {s.kind: s for s in item.sections.all()}
         if not sections[Section.Kind.DECISION].text.strip():
-            errors.append(f"{ref}: record the decision before signing off.")
+            errors.append(f"{ref}: record the decision before signing off (or, if the "
+                          "discussion did not reach this case, take it off the agenda).")
         for section in sections.values():
             if any(k.is_open for k in section.kept_texts.all()):
                 errors.append(f"{ref}: '{section.get_kind_display()}' has kept text to add or "

@@ -341,7 +341,10 @@ class DiscussionRoomConsumer(LiveSocket):
 
     async def discussion_agenda(self, event):
         if self.access is not None:
-            await self.send_json({"type": "agenda", "current": event["current"]})
+            message = {"type": "agenda", "current": event["current"]}
+            if event.get("removed"):
+                message["removed"] = event["removed"]
+            await self.send_json(message)
 
     async def discussion_status(self, event):
         if self.access is not None:

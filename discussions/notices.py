@@ -54,9 +54,12 @@ def kept_on_commit(section: Section) -> None:
         "html": render_kept(section)})
 
 
-def agenda_on_commit(discussion: Discussion) -> None:
-    live.send_on_commit(live.discussion_group(discussion.pk), {
-        "type": "discussion.agenda", "current": discussion.current_item_id})
+def agenda_on_commit(discussion: Discussion, *, removed: int | None = None) -> None:
+    """The item now discussed, and (during the meeting) an item taken off the agenda."""
+    message = {"type": "discussion.agenda", "current": discussion.current_item_id}
+    if removed is not None:
+        message["removed"] = removed
+    live.send_on_commit(live.discussion_group(discussion.pk), message)
 
 
 def status_on_commit(discussion: Discussion) -> None:

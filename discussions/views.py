@@ -114,7 +114,13 @@ def start(request, discussion_id):
 @login_required
 @require_POST
 def cancel(request, discussion_id):
-    return _run(request, discussion_id, actions.do_cancel_discussion, "Discussion cancelled.")
+    """Cancelling is final and for everyone: the manager confirms it with a tick."""
+    discussion = policy.access_discussion(request.user, discussion_id, Action.RUN_DISCUSSION)
+    if request.POST.get("confirm") != "on":
+        return _room(request, discussion, status=400, errors=[
+            "Tick the box to confirm that the discussion is cancelled for everyone."])
+    return _run(request, discussion_id, actions.do_cancel_discussion, "Discussion cancelled.",
+                discussion=discussion)
 
 
 @login_required

@@ -23,10 +23,13 @@ import io
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from playwright.sync_api import expect
 
+from casenotes.actions import do_create_case
 from casenotes.models import Case, CaseNote
+from discussions.actions import do_add_agenda_case
 from discussions.models import AgendaItem, Discussion, KeptText, Section
 from tests.browser.pages import sign_in
 
@@ -39,6 +42,7 @@ NAMES = {MANAGER: "Tara Okafor", SOCIAL_WORKER: "Sam Patel", PROBATION_OFFICER: 
 TITLE = "Weekly group case discussion"
 FIRST_CASE, FIRST_FAMILY = "FS-24-0117", "Ashworth family"
 SECOND_CASE, SECOND_FAMILY = "FS-24-0142", "Begum family"
+UNREACHED_CASE = "FS-26-0999"
 LIVE_WAIT_MS = 5_000  # "within a few seconds"
 SETTLE_MS = 10_000  # debounced autosave (0.7 s), the answer, and a possible second save
 
@@ -126,10 +130,21 @@ def expect_saved(page, reference: str, label: str) -> None:
 
 # --- the test ------------------------------------------------------------------------
 
+def _third_case_on_the_agenda() -> AgendaItem:
+    """A third family of the team, added to the agenda: the meeting will not reach it."""
+    manager = get_user_model().objects.get(username=MANAGER)
+    existing = Case.objects.get(reference=FIRST_CASE)
+    case = do_create_case(acting_user=manager, reference=UNREACHED_CASE, family_name="Dlamini",
+                          category=Case.Category.CHILD_IN_NEED, team=existing.allocated_team)
+    do_add_agenda_case(acting_user=manager, discussion=discussion(), case=case)
+    return agenda_item(UNREACHED_CASE)
+
+
 def test_three_people_run_a_group_case_discussion_and_file_its_record(demo_data, open_page):
     first, second = agenda_item(FIRST_CASE), agenda_item(SECOND_CASE)
     assert (first.position, second.position) == (1, 2)
     assert discussion().status == Discussion.Status.SCHEDULED
+    unreached = _third_case_on_the_agenda()
 
     manager, worker, probation = open_page(), open_page(), open_page()
     sign_in(manager, MANAGER)
@@ -278,6 +293,20 @@ def test_three_people_run_a_group_case_discussion_and_file_its_record(demo_data,
     for page in (wpage, ppage):
         expect(textarea(page, SECOND_CASE, DECISION)).to_have_value(second_decision, timeout=LIVE_WAIT_MS)
     assert section(SECOND_CASE, DECISION).text == second_decision
+
+    # The meeting runs out of time before the third family: the manager takes it off the
+    # agenda, and it goes from everyone's page without a reload (no decision to invent).
+    with mpage.expect_navigation():
+        mpage.locator(f"#agenda-list li[data-item='{unreached.pk}']").get_by_role(
+            "button", name=re.compile(rf"^Not reached: take off the agenda\s*: {UNREACHED_CASE}$")
+        ).click()
+    expect(mpage.get_by_text("Agenda updated.")).to_be_visible()
+    for page in (mpage, wpage, ppage):
+        expect(page.locator(f"[data-item='{unreached.pk}']")).to_have_count(0, timeout=LIVE_WAIT_MS)
+        expect(page.locator("#agenda-list li")).to_have_count(2)
+    for page in (wpage, ppage):
+        assert_not_reloaded(page)
+    assert not AgendaItem.objects.filter(pk=unreached.pk).exists()
 
     # The social worker has the Ashworth case open in another tab while the record is filed.
     case_tab = open_page(beside=worker)

@@ -439,11 +439,61 @@ def test_the_room_lists_each_person_once_with_each_of_their_stretches(world):
     assert [left is None for _, left in person.stretches] == [False, False, True]
 
 
+def test_a_case_the_meeting_did_not_reach_is_taken_off_the_agenda_and_sign_off_files_the_rest(world):
+    do_add_keyworker(acting_user=world.locality_users[Role.TEAM_MANAGER], case=world.other_case,
+                     user=world.team_manager)
+    manager = world.team_manager
+    discussion = started(world, cases=[world.case, world.other_case])
+    unreached = discussion.items.get(case=world.other_case)
+    actions.do_move_to_item(acting_user=manager, discussion=discussion, item=unreached)
+    ready(world, discussion)
+    last = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+    actions.do_remove_agenda_item(acting_user=manager, item=unreached)
+    discussion.refresh_from_db()
+    assert [i.case for i in discussion.items.order_by("position")] == [world.case]
+    assert discussion.current_item == discussion.items.get()  # moved off the removed item
+    [changed] = AuditEvent.objects.filter(pk__gt=last)
+    assert (changed.action, changed.case_id, changed.reason) == (
+        AuditAction.DISCUSSION_CHANGED, world.other_case.pk,
+        "case not reached, removed from the agenda")
+    assert not Section.objects.filter(item_id=unreached.pk).exists()
+    assert Section.history.filter(item_id=unreached.pk, history_type="-").count() == 4
+    actions.do_sign_off(acting_user=manager, discussion=discussion)
+    assert not CaseNote.objects.filter(case=world.other_case,
+                                       note_type=CaseNote.NoteType.GROUP_CASE_DISCUSSION).exists()
+
+
+@pytest.mark.parametrize("written", ["section", "emptied-section", "action"])
+def test_a_case_written_in_during_the_meeting_stays_on_the_agenda(world, written):
+    do_add_keyworker(acting_user=world.locality_users[Role.TEAM_MANAGER], case=world.other_case,
+                     user=world.team_manager)
+    manager = world.team_manager
+    discussion = started(world, cases=[world.case, world.other_case])
+    item = discussion.items.get(case=world.other_case)
+    worries = section(discussion, "worries", position=2)
+    if written == "action":
+        actions.do_add_action(acting_user=manager, item=item, description="Call the school",
+                              owner=world.team_manager, due_on=TODAY())
+    else:
+        actions.do_save_section(acting_user=manager, section=worries, text="Rent arrears.", version=1)
+        if written == "emptied-section":
+            actions.do_save_section(acting_user=manager, section=worries, text="", version=2)
+    sections_before = Section.objects.filter(item=item).count()
+    with pytest.raises(ValidationError) as refused:
+        actions.do_remove_agenda_item(acting_user=manager, item=item)
+    assert "its record has been written in or an action agreed, so it stays" in \
+        refused.value.messages[0]
+    assert discussion.items.filter(pk=item.pk).exists()
+    assert Section.objects.filter(item=item).count() == sections_before
+
+
 def test_sign_off_with_an_empty_decision_is_refused_and_changes_nothing(world):
     discussion = started(world)
     with pytest.raises(ValidationError) as refused:
         actions.do_sign_off(acting_user=world.team_manager, discussion=discussion)
-    assert refused.value.messages == ["FS-2025-0417: record the decision before signing off."]
+    assert refused.value.messages == [
+        "FS-2025-0417: record the decision before signing off (or, if the discussion did not "
+        "reach this case, take it off the agenda)."]
     discussion.refresh_from_db()
     assert discussion.status == Discussion.Status.IN_PROGRESS
     assert not CaseNote.objects.filter(note_type=CaseNote.NoteType.GROUP_CASE_DISCUSSION).exists()

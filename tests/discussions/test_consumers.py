@@ -30,6 +30,7 @@ from discussions.actions import (
     do_add_action,
     do_cancel_discussion,
     do_move_to_item,
+    do_remove_agenda_item,
     do_save_section,
     do_sign_off,
     do_start_discussion,
@@ -399,6 +400,13 @@ async def test_starting_and_moving_the_agenda_reaches_every_participant(world, r
     await db(do_move_to_item)(acting_user=tm, discussion=discussion, item=first)
     for tab in tabs:
         assert await tab.expect("agenda") == {"type": "agenda", "current": first.pk}
+        await tab.assert_nothing()
+
+    # The meeting does not reach the second case: taken off the agenda, on every page.
+    await db(do_remove_agenda_item)(acting_user=tm, item=second)
+    for tab in tabs:
+        assert await tab.expect("agenda") == {"type": "agenda", "current": first.pk,
+                                              "removed": second.pk}
         await tab.assert_nothing()
 
 

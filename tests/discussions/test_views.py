@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.models import AuditAction
+from audit.models import AuditAction, AuditEvent
 from casenotes.actions import do_add_keyworker
 from discussions import actions
 from discussions.models import AgreedAction, Discussion, KeptText, Section
@@ -318,3 +318,48 @@ def test_the_caseload_shows_no_discussions_to_those_outside_teams(world):
     for role in (Role.IG_OFFICER, Role.ADMINISTRATOR):
         html = client_for(world.user(role)).get(reverse("casenotes:caseload")).content.decode()
         assert 'id="coming-discussions"' not in html and "running-" not in html
+
+
+def test_cancelling_a_discussion_needs_the_managers_confirmation_and_is_then_final(world):
+    discussion = schedule(world)
+    client = client_for(world.team_manager)
+    url = reverse("discussions:cancel", args=[discussion.pk])
+    assert 'name="confirm"' in client.get(room_url(discussion)).content.decode()
+    unconfirmed = client.post(url, {})
+    assert unconfirmed.status_code == 400
+    assert "Tick the box to confirm that the discussion is cancelled for everyone." in \
+        unconfirmed.content.decode()
+    discussion.refresh_from_db()
+    assert discussion.status == Discussion.Status.SCHEDULED
+    assert not AuditEvent.objects.filter(action=AuditAction.DISCUSSION_CANCELLED).exists()
+    confirmed = client.post(url, {"confirm": "on"})
+    assert confirmed.status_code == 302
+    discussion.refresh_from_db()
+    assert discussion.status == Discussion.Status.CANCELLED
+    assert AuditEvent.objects.filter(action=AuditAction.DISCUSSION_CANCELLED,
+                                     object_id=str(discussion.pk)).count() == 1
+
+
+def test_only_the_manager_may_cancel_even_with_the_box_ticked(world):
+    discussion = schedule(world)
+    response = client_for(world.social_worker).post(
+        reverse("discussions:cancel", args=[discussion.pk]), {"confirm": "on"})
+    assert response.status_code == 404
+    discussion.refresh_from_db()
+    assert discussion.status == Discussion.Status.SCHEDULED
+
+
+def test_the_manager_takes_an_unreached_case_off_the_agenda_during_the_meeting(world):
+    do_add_keyworker(acting_user=world.locality_users[Role.TEAM_MANAGER], case=world.other_case,
+                     user=world.team_manager)
+    discussion = schedule(world, cases=[world.case, world.other_case])
+    actions.do_start_discussion(acting_user=world.team_manager, discussion=discussion)
+    item = discussion.items.get(case=world.other_case)
+    client = client_for(world.team_manager)
+    page = client.get(room_url(discussion)).content.decode()
+    assert "Not reached: take off the agenda" in page
+    assert "Not reached" not in client_for(world.social_worker).get(room_url(discussion)).content.decode()
+    response = client.post(reverse("discussions:agenda", args=[discussion.pk]),
+                           {"operation": "remove", "item": item.pk})
+    assert response.status_code == 302
+    assert list(discussion.items.values_list("case", flat=True)) == [world.case.pk]

@@ -285,6 +285,13 @@ function initDiscussion(root) {
     items.set(Number(element.dataset.item), { element, editable, sections });
   }
 
+  /** A case the meeting did not reach, taken off the agenda: its line and its record. */
+  function removeItem(id) {
+    for (const element of root.querySelectorAll(`[data-item="${id}"]`)) element.remove();
+    for (const editor of items.get(id)?.sections.values() ?? []) byId.delete(editor.id);
+    items.delete(id);
+  }
+
   function showCurrent(current) {
     root.dataset.current = current ?? "";
     for (const line of root.querySelectorAll(".app-agenda__item[data-item]")) {
@@ -350,6 +357,7 @@ function initDiscussion(root) {
         items.get(message.item)?.sections.get(message.section)?.editing(message);
         break;
       case "agenda":
+        if (Number.isSafeInteger(message.removed)) removeItem(message.removed);
         showCurrent(message.current);
         break;
       case "status":
