@@ -98,7 +98,7 @@ def caseload(request):
     cases = selectors.caseload(request.user)
     discussions = discussion_selectors.coming_up(request.user)
     return render(request, "casenotes/caseload.html", {
-        "cases": cases, "discussions": discussions,
+        "cases": cases, "discussions": discussions, "drafts": selectors.my_drafts(request.user, cases),
         "running": [d for d in discussions if d.status == d.Status.IN_PROGRESS]})
 
 

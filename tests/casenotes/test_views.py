@@ -10,6 +10,7 @@ from django.utils import timezone
 from audit.models import AuditAction, AuditEvent, Outcome
 from casenotes.actions import do_close_case, do_create_note, do_open_break_glass, do_update_draft
 from casenotes.models import Addendum, CaseNote
+from teams.models import Role
 
 SEALED_TEXT = "refuge place"
 MH_TEXT = "Medication review"
@@ -54,6 +55,31 @@ def test_caseload_lists_the_users_cases_with_their_details(demo):
     assert "Cole family" not in html  # another team's case
     assert AuditEvent.objects.filter(action=AuditAction.CASELOAD_VIEWED,
                                      actor_id=demo.user("social.worker").pk).count() == 1
+
+
+def test_the_caseload_lists_the_users_own_unfinished_drafts_with_a_link_to_each(world):
+    from django.test import Client
+
+    worker, colleague = world.social_worker, world.user(Role.PROBATION_OFFICER)
+    mine = world.draft(worker, body="Half-written visit note.")
+    older = world.draft(worker, body="An older draft.", note_type=CaseNote.NoteType.PHONE_CALL)
+    CaseNote.objects.filter(pk=older.pk).update(updated_at=mine.updated_at - datetime.timedelta(hours=2))
+    world.draft(colleague, body="Someone else's draft.")
+    world.standard_note(worker, body="Finished.")
+    client = Client()
+    client.force_login(worker)
+    html = client.get("/").content.decode()
+    drafts = html.split('id="my-drafts"', 1)[1].split("</table>", 1)[0]
+    edit = lambda note: reverse("casenotes:note_edit", args=[world.case.pk, note.pk])  # noqa: E731
+    assert drafts.index(edit(mine)) < drafts.index(edit(older))  # most recently saved first
+    assert drafts.count("Continue") == 2 and "Harper family (FS-2025-0417)" in drafts
+    assert "Half-written" not in drafts  # the list names the draft, not its text
+
+    # The colleague sees only their own draft; someone with none sees no list at all.
+    client.force_login(colleague)
+    assert client.get("/").content.decode().count("Continue<span") == 1
+    client.force_login(world.team_manager)
+    assert 'id="my-drafts"' not in client.get("/").content.decode()
 
 
 def test_caseload_last_activity_ignores_sealed_notes(demo):
