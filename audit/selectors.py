@@ -69,6 +69,18 @@ def _filtered(spec: LogFilter):
     return entries.order_by("-occurred_at", "-id")
 
 
+def _with_references(entries: list[AuditEvent]) -> list[AuditEvent]:
+    """Each entry about a case given its case's reference (`case_reference`), for the
+    officer to read instead of a number: one query for the page."""
+    from casenotes.models import Case
+
+    references = dict(Case.objects.filter(pk__in={e.case_id for e in entries if e.case_id})
+                      .values_list("pk", "reference"))
+    for entry in entries:
+        entry.case_reference = references.get(entry.case_id, "")
+    return entries
+
+
 def search_log(user, spec: LogFilter, *, page: int = 1) -> dict:
     """One page of matching entries, newest first. Keyset-free but bounded: the count
     is capped so a search over millions of rows stays quick."""
@@ -80,7 +92,8 @@ def search_log(user, spec: LogFilter, *, page: int = 1) -> dict:
     rows = rows[:size]
     record(actor=actor_for(user), action=AuditAction.AUDIT_SEARCHED, object_type="audit",
            reason=f"{spec.describe()}; page {page}")
-    return {"entries": rows, "page": page, "has_next": has_next, "has_previous": page > 1}
+    return {"entries": _with_references(rows), "page": page, "has_next": has_next,
+            "has_previous": page > 1}
 
 
 def export_log(user, spec: LogFilter) -> list[AuditEvent]:
@@ -111,7 +124,7 @@ def case_report(user, case, *, person=None) -> dict:
            object_id=case.pk, case_id=case.pk,
            reason=f"who accessed{' ' + person.full_name if person else ''}")
     return {"case": case, "person": person, "who": who,
-            "entries": list(entries.order_by("-occurred_at", "-id")[:500])}
+            "entries": _with_references(list(entries.order_by("-occurred_at", "-id")[:500]))}
 
 
 def user_report(user, subject, *, since=None, until=None) -> dict:
@@ -128,7 +141,7 @@ def user_report(user, subject, *, since=None, until=None) -> dict:
         row["reference"] = references.get(row["case_id"], "(removed)")
     record(actor=actor_for(user), action=AuditAction.AUDIT_REPORT_VIEWED, object_type="user",
            object_id=subject.pk, reason=f"what {subject.get_username()} accessed")
-    return {"subject": subject, "cases": cases, "entries": list(entries[:500]),
+    return {"subject": subject, "cases": cases, "entries": _with_references(list(entries[:500])),
             "since": since, "until": until}
 
 

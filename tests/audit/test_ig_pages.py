@@ -292,7 +292,9 @@ def test_search_by_user_name_finds_only_that_users_entries(world, ig_client, act
 
 
 def test_search_by_case_reference_finds_only_that_cases_entries(world, ig_client, activity):
-    _, found = search(ig_client, case=world.case.reference)
+    response, found = search(ig_client, case=world.case.reference)
+    # Each row names its case by reference (the officer's word for it), not by number.
+    assert {row[4] for row in table_rows(response, "entries")} == {world.case.reference}
     assert found == newest_first(AuditEvent.objects.filter(case_id=world.case.pk))[:50]
     assert activity["worker_view"].pk in found and activity["denied"].pk in found
     assert activity["locality_view"].pk not in found
