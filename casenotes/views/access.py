@@ -95,40 +95,40 @@ def keyworker_add(request, case_id):
     return _access_page(request, access, keyworker_form=form, status=400)
 
 
-@login_required
-@require_POST
-def keyworker_remove(request, case_id, grant_id):
+def _end_grant(request, case_id, grant_id, kind: str, end, success, *, missing: str):
+    """The case's manager ends one grant of `kind` on the case (`end`, an action), then
+    back to the access list with what happened; a grant already ended is said so."""
     access = policy.access_case(request.user, case_id, Action.MANAGE_CASE_ACCESS)
     grant = CaseGrant.objects.filter(pk=_as_id(grant_id), case=access.case,
-                                     kind=CaseGrant.Kind.KEYWORKER).first()
+                                     kind=kind).select_related("user").first()
     if grant is None:
-        raise NotFound("Keyworker")
+        raise NotFound(missing)
     try:
-        actions.do_remove_keyworker(acting_user=request.user, grant=grant)
+        end(acting_user=request.user, grant=grant)
     except ValidationError as error:
         messages.info(request, " ".join(error.messages))
     else:
-        messages.success(request, f"{grant.user.get_full_name()} removed as a keyworker. "
-                                  "Their access ended now.")
+        messages.success(request, success(grant.user.get_full_name()))
     return redirect("casenotes:case_access", case_id=access.case.pk)
+
+
+@login_required
+@require_POST
+def keyworker_remove(request, case_id, grant_id):
+    return _end_grant(request, case_id, grant_id, CaseGrant.Kind.KEYWORKER,
+                      actions.do_remove_keyworker,
+                      lambda name: f"{name} removed as a keyworker. Their access ended now.",
+                      missing="Keyworker")
 
 
 @login_required
 @require_POST
 def break_glass_end(request, case_id, grant_id):
     """The case's manager ends someone's emergency access before it runs out."""
-    access = policy.access_case(request.user, case_id, Action.MANAGE_CASE_ACCESS)
-    grant = CaseGrant.objects.filter(pk=_as_id(grant_id), case=access.case,
-                                     kind=CaseGrant.Kind.BREAK_GLASS).select_related("user").first()
-    if grant is None:
-        raise NotFound("Emergency access")
-    try:
-        actions.do_end_break_glass(acting_user=request.user, grant=grant)
-    except ValidationError as error:
-        messages.info(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"{grant.user.get_full_name()}'s emergency access ended now.")
-    return redirect("casenotes:case_access", case_id=access.case.pk)
+    return _end_grant(request, case_id, grant_id, CaseGrant.Kind.BREAK_GLASS,
+                      actions.do_end_break_glass,
+                      lambda name: f"{name}'s emergency access ended now.",
+                      missing="Emergency access")
 
 
 # --- transfers ----------------------------------------------------------------------------

@@ -46,7 +46,7 @@ def open_case(tab):
     """From the caseload table, open the Ashworth case; return the case page's response."""
     page = tab.page
     page.goto("/")
-    table = page.locator("table.govuk-table")
+    table = page.locator("#caseload")  # (above it, any drafts of the worker's own)
     row = table.locator("tbody tr", has_text=CASE_REFERENCE)
     assert row.count() == 1, page.content()
     with page.expect_navigation() as navigation:
@@ -72,7 +72,7 @@ def test_social_worker_records_a_note_and_probation_sees_only_a_placeholder(
     sign_in(worker, SOCIAL_WORKER)
     page = worker.page
     page.get_by_role("heading", level=1, name="My caseload").wait_for()
-    assert page.locator("table.govuk-table tbody tr").count() >= 1
+    assert page.locator("#caseload tbody tr").count() >= 1
 
     response = open_case(worker)
     headers = response.all_headers()
