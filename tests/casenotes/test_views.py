@@ -82,6 +82,20 @@ def test_the_caseload_lists_the_users_own_unfinished_drafts_with_a_link_to_each(
     assert 'id="my-drafts"' not in client.get("/").content.decode()
 
 
+def test_a_case_open_only_through_emergency_access_is_marked_on_the_caseload(world):
+    from django.test import Client
+
+    opener = world.locality_users[Role.SOCIAL_WORKER]
+    do_open_break_glass(acting_user=opener, case=world.case, reason_code="immediate_risk")
+    client = Client()
+    client.force_login(opener)
+    html = client.get("/").content.decode()
+    assert f'id="emergency-{world.case.pk}"' in html  # the emergency case, marked
+    assert "Osei family" in html and f'id="emergency-{world.other_case.pk}"' not in html
+    client.force_login(world.social_worker)  # on the team: not marked
+    assert 'id="emergency-' not in client.get("/").content.decode()
+
+
 def test_caseload_last_activity_ignores_sealed_notes(demo):
     case = demo.case()
     response = demo.client("probation").get("/")
