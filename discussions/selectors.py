@@ -135,6 +135,21 @@ def schedule_form(user, team: Team, cases) -> dict:
     return {"team": team}
 
 
+def agenda_candidates(user, discussion: Discussion) -> list:
+    """The open cases `user` may see that are not yet on the agenda, by family name, to
+    add one: an audited read, like the schedule form."""
+    from casenotes.models import Case
+
+    on_agenda = discussion.items.values("case_id")
+    cases = list(policy.visible_cases(user, Case.objects.filter(status=Case.Status.OPEN))
+                 .exclude(pk__in=on_agenda).order_by("family_name", "reference"))
+    shown = [c.pk for c in cases]
+    record(actor=actor_for(user), action=AuditAction.CASE_FORM_VIEWED,
+           object_type="discussion", object_id=discussion.pk,
+           reason=f"agenda add form: {len(shown)} cases listed; cases shown {shown[:40]}")
+    return cases
+
+
 def team_discussions(team: Team) -> dict:
     """A team's discussions: those to come or running, and the recent ones."""
     discussions = team.discussions.select_related("chair").order_by("scheduled_for", "pk")

@@ -12,6 +12,7 @@ urlpatterns = [
     path("discussions/<int:discussion_id>/cancel/", views.cancel, name="cancel"),
     path("discussions/<int:discussion_id>/move/", views.move, name="move"),
     path("discussions/<int:discussion_id>/agenda/", views.agenda, name="agenda"),
+    path("discussions/<int:discussion_id>/agenda/add/", views.agenda_add, name="agenda_add"),
     path("discussions/<int:discussion_id>/sign-off/", views.sign_off, name="sign_off"),
     path("discussions/<int:discussion_id>/sections/<int:section_id>/", views.section_save,
          name="section_save"),

@@ -173,6 +173,18 @@ def agenda(request, discussion_id):
     return _after(request, discussion, "agenda")
 
 
+@login_required
+def agenda_add(request, discussion_id):
+    """The manager's list of cases to add to a scheduled discussion's agenda (the form
+    posts to `agenda`, operation "add")."""
+    discussion = policy.access_discussion(request.user, discussion_id, Action.RUN_DISCUSSION)
+    scheduled = discussion.status == Discussion.Status.SCHEDULED
+    return render(request, "discussions/agenda_add.html", {
+        "discussion": discussion, "scheduled": scheduled,
+        "cases": selectors.agenda_candidates(request.user, discussion) if scheduled else [],
+    })
+
+
 def _editable(request, discussion_id):
     return policy.access_discussion(request.user, discussion_id, Action.JOIN_DISCUSSION)
 

@@ -273,6 +273,7 @@ ENDPOINTS = {
     "discussions:cancel": (DISCUSSION, RUN),
     "discussions:move": (DISCUSSION, RUN),
     "discussions:agenda": (DISCUSSION, RUN),
+    "discussions:agenda_add": (DISCUSSION, RUN),
     "discussions:sign_off": (DISCUSSION, RUN),
     "admin:*": (ADMIN_SITE, ADMINISTER),  # every page of the administration site
 }

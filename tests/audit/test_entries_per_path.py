@@ -11,6 +11,7 @@ from django.utils import timezone
 from audit.models import AuditAction, AuditEvent, Outcome
 from casenotes.models import CaseNote
 from teams.models import Role
+from tests.discussions.conftest import schedule
 from tests.helpers import AuditWatch
 
 AGENT = "Mozilla/5.0 (test of the access log)"
@@ -26,6 +27,7 @@ def setting(world):
 
 def _reads(world, note):
     case = world.case.pk
+    discussion = schedule(world)
     return [
         (reverse("casenotes:caseload"), AuditAction.CASELOAD_VIEWED, "caseload", "", None),
         (reverse("casenotes:case_detail", args=[case]), AuditAction.CASE_VIEWED, "case", case, case),
@@ -60,6 +62,8 @@ def _reads(world, note):
          AuditAction.CASE_FORM_VIEWED, "person", world.people["dean"].pk, case),
         (reverse("discussions:schedule", args=[world.fs_team.pk]), AuditAction.CASE_FORM_VIEWED,
          "team", world.fs_team.pk, None),
+        (reverse("discussions:agenda_add", args=[discussion.pk]), AuditAction.CASE_FORM_VIEWED,
+         "discussion", discussion.pk, None),
     ]
 
 

@@ -399,6 +399,17 @@ def person_details_form(world):
                 ["Dean Walsh", world.case.reference, "Harper family"])
 
 
+@reads("discussions:agenda_add")
+def agenda_add_form(world):
+    from casenotes.actions import do_create_case
+
+    do_create_case(acting_user=world.team_manager, reference="FS-26-0322", family_name="Quayle",
+                   category=Case.Category.CHILD_IN_NEED, team=world.fs_team)
+    discussion = schedule(world)
+    return Read(world.team_manager, reverse("discussions:agenda_add", args=[discussion.pk]),
+                ["FS-26-0322", "Quayle family"])
+
+
 @reads("discussions:schedule")
 def discussion_schedule_form(world):
     return Read(world.team_manager, reverse("discussions:schedule", args=[world.fs_team.pk]),

@@ -445,6 +445,9 @@ def test_case_access_transfer_and_emergency_access_pages_meet_wcag_2_2_aa(world,
     visit(manager, reverse("discussions:schedule", args=[world.fs_team.pk]),
           "Schedule a group case discussion")
     axe.check(manager, "group case discussion scheduling form")
+    scheduled = schedule(world)
+    visit(manager, reverse("discussions:agenda_add", args=[scheduled.pk]), "Add a case to the agenda")
+    axe.check(manager, "adding a case to a scheduled discussion's agenda")
 
     transfer = do_request_transfer(acting_user=world.team_manager, case=case,
                                    to_team=world.locality_team,

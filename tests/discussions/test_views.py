@@ -363,3 +363,43 @@ def test_the_manager_takes_an_unreached_case_off_the_agenda_during_the_meeting(w
                            {"operation": "remove", "item": item.pk})
     assert response.status_code == 302
     assert list(discussion.items.values_list("case", flat=True)) == [world.case.pk]
+
+
+def test_the_manager_adds_a_case_to_a_scheduled_agenda_from_a_list_of_their_open_cases(world):
+    from casenotes.actions import do_create_case
+    from casenotes.models import Case
+
+    later = do_create_case(acting_user=world.team_manager, reference="FS-26-0321",
+                           family_name="Nowak", category=Case.Category.CHILD_IN_NEED,
+                           team=world.fs_team)
+    discussion = schedule(world)
+    client = client_for(world.team_manager)
+    add_url = reverse("discussions:agenda_add", args=[discussion.pk])
+    assert f'href="{add_url}"' in client.get(room_url(discussion)).content.decode()
+    watch_from = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+    page = client.get(add_url)
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Nowak family (FS-26-0321)" in html
+    assert "Harper family" not in html  # already on the agenda
+    [read] = AuditEvent.objects.filter(pk__gt=watch_from)
+    assert (read.action, read.object_type, read.object_id) == (
+        AuditAction.CASE_FORM_VIEWED, "discussion", str(discussion.pk))
+    assert read.reason == f"agenda add form: 1 cases listed; cases shown [{later.pk}]"
+    added = client.post(reverse("discussions:agenda", args=[discussion.pk]),
+                        {"operation": "add", "case": later.pk})
+    assert added.status_code == 302
+    assert list(discussion.items.order_by("position").values_list("case", flat=True)) == [
+        world.case.pk, later.pk]
+    assert "Every open case you can see is already on the agenda." in \
+        client.get(add_url).content.decode()
+
+
+def test_only_the_manager_adds_to_the_agenda_and_only_before_the_start(world):
+    discussion = schedule(world)
+    add_url = reverse("discussions:agenda_add", args=[discussion.pk])
+    assert client_for(world.social_worker).get(add_url).status_code == 404
+    actions.do_start_discussion(acting_user=world.team_manager, discussion=discussion)
+    page = client_for(world.team_manager).get(add_url).content.decode()
+    assert "The agenda can only be changed before the discussion starts." in page
+    assert 'name="case"' not in page
