@@ -19,7 +19,7 @@ from casenotes import actions, events, selectors
 from casenotes.forms import AddendumForm, DraftEditForm, NoteFilterForm, NoteForm, PersonFilterForm
 from casenotes.permissions import Action, policy
 from discussions import selectors as discussion_selectors
-from teams.selectors import active_memberships, is_administrator, is_ig_officer
+from teams.selectors import active_memberships, is_administrator, is_ig_officer, team_members
 
 SENSITIVITY_HINTS = {
     "standard": "Everyone working on this case.",
@@ -27,6 +27,23 @@ SENSITIVITY_HINTS = {
                          "exists, with your agency and its date, and nothing else.",
     "sealed": "Only you and the people you name below. Others see nothing of it.",
 }
+
+def _sensitivity_hints(access) -> dict:
+    """The hints, with who else in the case's team is in the writer's agency: they read
+    agency-restricted notes too (a victim's worker learns that a perpetrator's worker
+    of the same service would)."""
+    hints = dict(SENSITIVITY_HINTS)
+    membership = access.membership
+    if membership is None:
+        return hints
+    same = [m for m in team_members(access.case.allocated_team)
+            if m.agency_id == membership.agency_id and m.user_id != access.user.pk]
+    if same:
+        names = ", ".join(f"{m.user.get_full_name() or m.user.get_username()} "
+                          f"({m.get_role_display().lower()})" for m in same)
+        hints["agency_restricted"] += f" In this case's team, your agency also includes {names}."
+    return hints
+
 
 # Action errors are keyed by model field; the form shows the date error on its day box.
 _FORM_FIELD = {"occurred_at": "occurred_day", "date_of_birth": "birth_day"}
@@ -169,7 +186,7 @@ def note_create(request, case_id):
         form = NoteForm(initial=NoteForm.initial_for(), case=access.case, readers_queryset=readers)
     return render(request, "casenotes/note_form.html", {
         "access": access, "case": access.case, "form": form, "title": "Add a note",
-        "sensitivity_hints": SENSITIVITY_HINTS, "last_seq": events.last_seq(access.case.pk),
+        "sensitivity_hints": _sensitivity_hints(access), "last_seq": events.last_seq(access.case.pk),
     }, status=status or (400 if form.errors else 200))
 
 
@@ -237,7 +254,7 @@ def note_edit(request, case_id, note_id):
                              case=access.case, readers_queryset=readers)
     return render(request, "casenotes/note_form.html", {
         "access": access, "case": access.case, "form": form, "note": note,
-        "conflict": conflict, "title": "Edit draft note", "sensitivity_hints": SENSITIVITY_HINTS,
+        "conflict": conflict, "title": "Edit draft note", "sensitivity_hints": _sensitivity_hints(access),
         "last_seq": events.last_seq(access.case.pk),
     }, status=status or (409 if conflict else 400 if form.errors else 200))
 

@@ -513,3 +513,22 @@ def test_opening_the_note_form_is_audited(demo):
     demo.client("social.worker").get(reverse("casenotes:note_create", args=[case.pk]))
     event = AuditEvent.objects.get(action=AuditAction.NOTE_FORM_VIEWED)
     assert event.case_id == case.pk and event.actor_label == "social.worker"
+
+
+def test_the_note_form_names_who_else_in_the_team_reads_the_writers_agency_restricted_notes(world):
+    from django.test import Client
+
+    victim_worker = world.user(Role.DA_VICTIM_WORKER)
+    perpetrator_worker = world.user(Role.DA_PERPETRATOR_WORKER)
+    client = Client()
+    client.force_login(victim_worker)
+    html = client.get(reverse("casenotes:note_create", args=[world.case.pk])).content.decode()
+    hint = html.split('id="id_sensitivity_1-hint"', 1)[1].split("</div>", 1)[0]
+    assert "your agency also includes" in hint
+    assert f"{perpetrator_worker.get_full_name()} (domestic-abuse perpetrator worker)" in hint
+    assert victim_worker.get_full_name() not in hint
+    # Another agency's writer is told of their own colleagues only.
+    client.force_login(world.user(Role.PROBATION_OFFICER))
+    html = client.get(reverse("casenotes:note_create", args=[world.case.pk])).content.decode()
+    hint = html.split('id="id_sensitivity_1-hint"', 1)[1].split("</div>", 1)[0]
+    assert perpetrator_worker.get_full_name() not in hint
