@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.actions import Pending, record, record_many
@@ -218,7 +219,7 @@ def do_remove_agenda_item(*, acting_user, item: AgendaItem) -> None:
 def _written_in(item: AgendaItem) -> bool:
     """Whether anything has been recorded for an agenda item: a section saved (even if
     emptied again), a text kept beside one, or an action agreed."""
-    return (item.sections.filter(version__gt=1).exists() or item.sections.exclude(text="").exists()
+    return (item.sections.filter(Q(version__gt=1) | ~Q(text="")).exists()
             or KeptText.objects.filter(section__item=item).exists() or item.actions.exists())
 
 

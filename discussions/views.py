@@ -174,6 +174,7 @@ def agenda(request, discussion_id):
 
 
 @login_required
+@require_http_methods(["GET"])
 def agenda_add(request, discussion_id):
     """The manager's list of cases to add to a scheduled discussion's agenda (the form
     posts to `agenda`, operation "add")."""

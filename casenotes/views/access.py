@@ -356,9 +356,10 @@ def person_edit(request, case_id, person_id):
     has changed since the page was shown is refused, and both versions are shown."""
     access = policy.access_case(request.user, case_id, Action.ADD_PERSON)
     person = _case_person(access, person_id)
-    initial = PersonForm.initial_for(person)
-    form = PersonForm(request.POST if request.method == "POST" else None, initial=initial,
-                      editing=True)
+    if request.method == "POST":
+        form = PersonForm(request.POST, editing=True)
+    else:
+        form = PersonForm(initial=PersonForm.initial_for(person), editing=True)
     saved_now = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
