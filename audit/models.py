@@ -37,6 +37,7 @@ class AuditAction(models.IntegerChoices):
     ACTIONS_VIEWED = 215, "Own actions viewed"
     CASE_FORM_VIEWED = 216, "Form naming a case opened"
     CHRONOLOGY_VIEWED = 217, "Chronology viewed"
+    ADMIN_CASE_DATA_VIEWED = 218, "Case data viewed in the administration site"
     NOTE_VIEWED = 202, "Note viewed"
     TEAM_VIEWED = 203, "Team viewed"
     NOTE_FORM_VIEWED = 204, "Note form opened"

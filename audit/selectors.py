@@ -148,7 +148,8 @@ def user_report(user, subject, *, since=None, until=None) -> dict:
 # --- alerts --------------------------------------------------------------------------------
 
 _CASE_READS = [AuditAction.CASE_VIEWED, AuditAction.NOTE_VIEWED, AuditAction.LIVE_JOINED,
-               AuditAction.CASE_EXPORTED, AuditAction.NOTE_HISTORY_VIEWED]
+               AuditAction.CASE_EXPORTED, AuditAction.NOTE_HISTORY_VIEWED,
+               AuditAction.ADMIN_CASE_DATA_VIEWED]
 
 
 def alerts(user, *, days: int = 7) -> dict:

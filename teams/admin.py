@@ -13,8 +13,11 @@ from django.contrib.auth.admin import UserAdmin
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from audit.actions import record
+from audit.models import AuditAction
 from teams import actions
 from teams.models import Agency, Membership, Team
+from teams.selectors import actor_for
 from workspace.history_admin import HistoryAdmin
 
 
@@ -51,6 +54,16 @@ class TeamAdmin(NoDeleteHistoryAdmin):
         rows = CaseGroupObjectPermission.objects.filter(group_id=obj.group_id).select_related(
             "content_object", "permission").order_by("content_object__reference")
         return ", ".join(f"{r.content_object.reference}: {r.permission.codename}" for r in rows) or "None"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The team's page lists the cases it holds permissions on: a read of case data,
+        # recorded before it answers (the case pages' own entry, `AuditedReadsAdmin`).
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if response.status_code == 200:
+            record(actor=actor_for(request.user), action=AuditAction.ADMIN_CASE_DATA_VIEWED,
+                   object_type="team", object_id=object_id,
+                   reason="record: the cases the team holds permissions on")
+        return response
 
 
 @admin.register(Membership)

@@ -1,7 +1,13 @@
-"""The administration site's history pages, for every model that keeps history."""
+"""The administration site's history pages, for every model that keeps history, and
+the audit entry of every administration page that shows case data."""
 
+from django.contrib.admin.utils import unquote
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
+
+from audit.actions import record
+from audit.models import AuditAction
+from teams.selectors import actor_for
 
 
 class HistoryAdmin(SimpleHistoryAdmin):
@@ -13,3 +19,52 @@ class HistoryAdmin(SimpleHistoryAdmin):
         if not str(version_id).isdigit():
             raise Http404("No such version.")
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+class AuditedReadsAdmin(HistoryAdmin):
+    """An administration page that shows case data (a case, who may see it) is a read
+    like any other (SECURITY.md 7): its list, a record's page, its history and a past
+    version each write an entry before they answer, naming the case. No entry, no
+    page: a failed write is the page's failure, so nothing is shown unrecorded."""
+
+    audit_object_type = ""
+
+    def audit_case_id(self, obj) -> int | None:
+        """The case `obj` belongs to."""
+        raise NotImplementedError
+
+    def _record(self, request, response, *, page: str, object_id=None) -> None:
+        if response.status_code != 200:
+            return
+        case_id = None
+        if object_id is not None:
+            obj = self.get_object(request, unquote(object_id))
+            case_id = self.audit_case_id(obj) if obj is not None else None
+        record(actor=actor_for(request.user), action=AuditAction.ADMIN_CASE_DATA_VIEWED,
+               object_type=self.audit_object_type, object_id=object_id or "",
+               case_id=case_id, reason=page)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            cases = sorted({self.audit_case_id(obj) for obj in changelist.result_list})
+            self._record(request, response, page=(
+                f"list: {len(cases)} cases shown {cases[:40]}; "
+                f"{changelist.result_count} matching"))
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        self._record(request, response, page="record", object_id=object_id)
+        return response
+
+    def history_view(self, request, object_id, extra_context=None):
+        response = super().history_view(request, object_id, extra_context)
+        self._record(request, response, page="history", object_id=object_id)
+        return response
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        response = super().history_form_view(request, object_id, version_id, extra_context)
+        self._record(request, response, page=f"version {version_id}", object_id=object_id)
+        return response

@@ -3,12 +3,23 @@ never a note body; every save goes through the actions."""
 
 import re
 
+import pytest
 from django.contrib import admin
+from django.db import DatabaseError
+from django.test import Client
 from django.urls import reverse
 
+from audit import actions as audit_actions
 from audit.models import AuditAction, AuditEvent
-from casenotes.models import Addendum, CaseNote
-from teams.models import Agency
+from casenotes.actions import do_add_keyworker
+from casenotes.management.commands.seed_demo import DEMO_PASSWORD
+from casenotes.models import (
+    Addendum,
+    CaseGroupObjectPermission,
+    CaseNote,
+    CaseUserObjectPermission,
+)
+from teams.models import Agency, Membership
 
 
 def test_notes_and_addenda_are_not_in_the_admin():
@@ -121,3 +132,76 @@ def test_the_account_form_sets_no_groups_or_permissions_only_memberships_give_te
     assert page.status_code == 200
     assert 'name="groups"' not in html and 'name="user_permissions"' not in html
     assert "Teams, agencies and roles are set under Memberships." in html
+
+
+def _case_data_pages(demo) -> dict[str, int | None]:
+    """Every administration page that shows case data, with the case it names (None
+    for a list or a team's page)."""
+    case = demo.case()
+    outsider = Membership.objects.exclude(team=case.allocated_team).exclude(team=None).first().user
+    do_add_keyworker(acting_user=demo.user("team.manager"), case=case, user=outsider)
+    version = case.history.order_by("-history_id").first()
+    team_row = CaseGroupObjectPermission.objects.filter(content_object=case).first()
+    user_row = CaseUserObjectPermission.objects.filter(content_object=case).first()
+    assert team_row is not None and user_row is not None
+    return {
+        reverse("admin:casenotes_case_changelist"): None,
+        reverse("admin:casenotes_case_change", args=[case.pk]): case.pk,
+        reverse("admin:casenotes_case_history", args=[case.pk]): case.pk,
+        reverse("admin:casenotes_case_simple_history", args=[case.pk, version.history_id]):
+            case.pk,
+        reverse("admin:casenotes_casegroupobjectpermission_changelist"): None,
+        reverse("admin:casenotes_casegroupobjectpermission_change", args=[team_row.pk]): case.pk,
+        reverse("admin:casenotes_caseuserobjectpermission_changelist"): None,
+        reverse("admin:casenotes_caseuserobjectpermission_change", args=[user_row.pk]): case.pk,
+        reverse("admin:casenotes_caseuserobjectpermission_history", args=[user_row.pk]): case.pk,
+        reverse("admin:teams_team_change", args=[case.allocated_team_id]): None,
+    }
+
+
+def test_every_admin_page_that_shows_case_data_writes_an_entry_naming_the_case(demo):
+    client = demo.client("admin")
+    admin_user = demo.user("admin")
+    case = demo.case()
+    for url, case_id in _case_data_pages(demo).items():
+        before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
+        response = client.get(url)
+        assert response.status_code == 200, url
+        entries = list(AuditEvent.objects.filter(id__gt=before))
+        assert [(e.action, e.actor_id, e.case_id) for e in entries] == [
+            (AuditAction.ADMIN_CASE_DATA_VIEWED, admin_user.pk, case_id)], url
+        if url.endswith("/casenotes/case/"):
+            # The list names the cases it showed, by number, and how many matched.
+            assert str(case.pk) in entries[0].reason and "matching" in entries[0].reason
+
+
+def test_admin_pages_without_case_data_write_no_read_entry(demo):
+    client = demo.client("admin")
+    before = AuditEvent.objects.count()
+    for url in (reverse("admin:index"), reverse("admin:teams_agency_changelist"),
+                reverse("admin:teams_team_changelist"), reverse("admin:auth_user_changelist")):
+        assert client.get(url).status_code == 200, url
+    assert not AuditEvent.objects.filter(action=AuditAction.ADMIN_CASE_DATA_VIEWED).exists()
+    assert AuditEvent.objects.count() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_page_of_case_data_whose_entry_cannot_be_written_shows_nothing(demo, monkeypatch):
+    case = demo.case()
+    pages = _case_data_pages(demo)
+    client = Client(raise_request_exception=False)
+    assert client.login(username="admin", password=DEMO_PASSWORD)
+    # Each page shows the case's reference while its entry can be written...
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200 and case.reference in response.content.decode(), url
+
+    def store_down(events):
+        raise DatabaseError("the audit table cannot be written")
+
+    monkeypatch.setattr(audit_actions, "_write", store_down)
+    # ...and none of it when the entry cannot be.
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 500, url
+        assert case.reference not in response.content.decode(), url
