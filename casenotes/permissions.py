@@ -195,6 +195,11 @@ def _assemble_access(user, case: Case, memberships: dict[int, Membership],
 
 
 class Policy:
+    # The columns `note_level` reads (with `visible_notes`' annotation): enough to decide
+    # what a viewer sees of many notes before any of them is read in full.
+    NOTE_LEVEL_FIELDS = ("id", "case", "author", "state", "sensitivity", "restricted_agency",
+                         "author_agency", "occurred_at")
+
     # --- cases ---------------------------------------------------------------
     def case_access(self, user, case: Case) -> CaseAccess | None:
         """The user's access to `case`, or None. Fails closed."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
 from django.db.models import Max, Q, Subquery
 from django.utils import timezone
 
@@ -75,25 +76,41 @@ def note_form(access: CaseAccess, note: CaseNote | None = None):
     return readers
 
 
-def case_page(access: CaseAccess, *, note_type: str = "", person=None) -> dict:
+def case_page(access: CaseAccess, *, note_type: str = "", person=None, page=1) -> dict:
+    """One page of the case record's notes, newest first, as this viewer may see them.
+
+    Which notes the viewer sees, and as what, is decided over the whole case from the
+    few columns the policy reads (one query), so every page but the last is full and
+    its count is exact; only the page's own notes are then read in full (one more)."""
     case = access.case
-    notes = events.with_entry_data(policy.visible_notes(access)).order_by("-occurred_at", "-id")
+    notes = policy.visible_notes(access).order_by("-occurred_at", "-id")
     if note_type:
         notes = notes.filter(note_type=note_type)
     if person is not None:
         notes = notes.filter(people=person)
     filtered = bool(note_type or person)
-    entries = [(note, policy.note_level(access, note)) for note in notes]
     # A placeholder must not answer "what type?" or "about whom?": under a filter,
     # only notes the viewer may read in full can match.
     shown = NoteLevel.FULL if filtered else NoteLevel.PLACEHOLDER
+    listed = []
+    for note in notes.only(*policy.NOTE_LEVEL_FIELDS):
+        level = policy.note_level(access, note)
+        if level == NoteLevel.FULL or level == shown:
+            listed.append((note.pk, level == NoteLevel.FULL))
+    paginator = Paginator(listed, settings.CASE_NOTES_PER_PAGE, allow_empty_first_page=True)
+    page = paginator.get_page(page)
+    on_page = {note.pk: note for note in events.with_entry_data(
+        CaseNote.objects.filter(pk__in=[pk for pk, _ in page.object_list]))}
     people = list(case.people.all())
     record(actor=access.actor, action=AuditAction.CASE_VIEWED, object_type="case",
-           object_id=case.pk, case_id=case.pk)
+           object_id=case.pk, case_id=case.pk,
+           reason=f"notes page {page.number} of {paginator.num_pages}" if paginator.count else "")
     return {
         # (note, readable in full?) — placeholders carry agency and date only.
-        "entries": [(n, level == NoteLevel.FULL) for n, level in entries
-                    if level == NoteLevel.FULL or level == shown],
+        "entries": [(on_page[pk], full) for pk, full in page.object_list],
+        "notes_page": page,
+        "page_numbers": list(paginator.get_elided_page_range(page.number, on_each_side=2,
+                                                             on_ends=1)),
         "children": [p for p in people if p.is_child],
         "adults": [p for p in people if not p.is_child],
         "members": team_members(case.allocated_team),

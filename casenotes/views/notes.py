@@ -127,7 +127,8 @@ def case_detail(request, case_id):
     if filters.is_bound and filters.is_valid():
         note_type = filters.cleaned_data["note_type"]
         person = filters.cleaned_data["person"]
-    page = selectors.case_page(access, note_type=note_type, person=person)
+    page = selectors.case_page(access, note_type=note_type, person=person,
+                               page=request.GET.get("page", 1))
     return render(request, "casenotes/case_detail.html", {
         "access": access, "case": access.case, "filters": filters,
         "filtered": bool(note_type or person),
@@ -137,8 +138,16 @@ def case_detail(request, case_id):
         "can_manage_access": policy.can(request.user, Action.MANAGE_CASE_ACCESS, access),
         "can_export": policy.can(request.user, Action.EXPORT_CASE, access),
         "agreed_actions": discussion_selectors.case_actions(access),
+        "page_query": _without_page(request.GET),
         **page,
     })
+
+
+def _without_page(query) -> str:
+    """A page's query string without its page number, for its pagination links."""
+    query = query.copy()
+    query.pop("page", None)
+    return query.urlencode()
 
 
 @login_required

@@ -142,10 +142,17 @@ def _committed(transactional_db) -> None:
     """Every browser test is transactional: the server process must see its data."""
 
 
+def server_env(request) -> dict[str, str]:
+    """Settings a test asks its server for, as environment variables:
+    `@pytest.mark.server_env(CASE_NOTES_PER_PAGE="3")`."""
+    marker = request.node.get_closest_marker("server_env")
+    return {name: str(value) for name, value in marker.kwargs.items()} if marker else {}
+
+
 @pytest.fixture
-def live_site(transactional_db) -> Iterator[str]:
+def live_site(transactional_db, request) -> Iterator[str]:
     """Daphne serving the site (pages and WebSockets) on this test's database; its URL."""
-    with daphne_server() as url:
+    with daphne_server(env=server_env(request)) as url:
         yield url
 
 

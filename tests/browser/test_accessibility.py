@@ -403,6 +403,18 @@ def test_a_practitioners_pages_meet_wcag_2_2_aa(world, open_page, axe):
 
 # --- a team manager's pages, transfers and emergency access -------------------------------
 
+@pytest.mark.server_env(CASE_NOTES_PER_PAGE=2)
+def test_a_case_record_in_pages_meets_wcag_2_2_aa(world, open_page, axe):
+    case_full_of_notes(world)
+    tab = signed_in(open_page, world.social_worker)
+    visit(tab, f"{case_url(world.case)}?page=2", "Harper family", live=True)
+    expect(tab.page.locator(".govuk-pagination")).to_be_visible()
+    expect(tab.page.locator("#notes-count")).to_contain_text("Showing notes 3 to 4 of")
+    axe.check(tab, "case page, second page of notes")
+    axe.assert_none()
+    assert tab.problems == [], tab.problems
+
+
 def test_case_access_transfer_and_emergency_access_pages_meet_wcag_2_2_aa(world, open_page, axe):
     case = world.case
     outsider = world.locality_users[Role.SOCIAL_WORKER]

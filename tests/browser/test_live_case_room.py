@@ -25,6 +25,7 @@ from playwright.sync_api import expect
 
 from casenotes.actions import do_add_person
 from casenotes.models import Case, CaseNote, Person
+from tests.browser.conftest import server_env
 from tests.browser.pages import sign_in
 from tests.servers import daphne_server
 
@@ -41,13 +42,13 @@ SERVER_ENV = {"LIVE_RECHECK_SECONDS": "1"}
 
 
 @pytest.fixture
-def live_site(transactional_db, settings):
+def live_site(transactional_db, settings, request):
     """The demo seed, committed, then Daphne serving it (the seed refuses unless DEBUG
     is on; the server runs with DEBUG off)."""
     settings.DEBUG = True
     call_command("seed_demo", stdout=io.StringIO())
     settings.DEBUG = False
-    with daphne_server(env=SERVER_ENV) as url:
+    with daphne_server(env={**SERVER_ENV, **server_env(request)}) as url:
         yield url
 
 
@@ -227,6 +228,43 @@ def test_colleagues_see_who_is_here_and_new_notes_live_and_catch_up_after_a_drop
     assert {e["note"] for e in events if e.get("note") == restricted.pk} == {restricted.pk}
     assert all(e["level"] == "placeholder" for e in events if e.get("note") == restricted.pk)
 
+    for tab in (worker, writer, probation):
+        assert tab.problems == [], tab.problems
+
+
+@pytest.mark.server_env(CASE_NOTES_PER_PAGE=3)
+def test_a_new_note_joins_the_newest_page_and_an_older_page_is_told_the_record_changed(
+        live_site, open_page):
+    """A long record comes in pages. A live note takes its place on the page it belongs
+    to (the newest, for a note of now); a page of older notes does not gain it, and
+    says the record has changed instead."""
+    worker = open_page()
+    sign_in(worker, SOCIAL_WORKER)
+    probation = open_page()
+    sign_in(probation, PROBATION_OFFICER)
+    open_case(probation)  # the newest page
+    older = worker.page
+    older.goto(f"/cases/{case_id()}/?page=2")
+    older.get_by_role("heading", level=1, name=FAMILY).wait_for()
+    expect_live(older)
+    older.evaluate("window.__sameDocument = true")
+    expect(older.locator("#notes-count")).to_contain_text("Showing notes 4 to 6 of")
+    on_page_two = note_entries(older).evaluate_all("(entries) => entries.map((e) => e.id)")
+    assert len(on_page_two) == 3
+
+    writer = open_page(beside=worker)
+    body = "Live test: the new note of a long record. Ref paged-1."
+    note = record_a_note(writer, body=body)
+    expect(note_entries(probation.page).first).to_have_attribute(
+        "id", f"note-{note.pk}", timeout=LIVE_WAIT_MS)
+    expect(note_entries(probation.page)).to_have_count(4)  # a page longer until reloaded
+    expect(older.locator("#live-changed")).to_be_visible(timeout=LIVE_WAIT_MS)
+    expect(older.locator(f"#note-{note.pk}")).to_have_count(0)
+    assert note_entries(older).evaluate_all("(entries) => entries.map((e) => e.id)") == on_page_two
+    assert_not_reloaded(older)
+    # Following the pagination to the newest page shows the note there.
+    older.get_by_role("link", name="Page 1", exact=True).click()
+    expect(note_entries(older).first).to_have_attribute("id", f"note-{note.pk}")
     for tab in (worker, writer, probation):
         assert tab.problems == [], tab.problems
 

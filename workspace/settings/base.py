@@ -312,4 +312,6 @@ IG_ALERT_DENIED_BURST = env.int("IG_ALERT_DENIED_BURST", default=5)
 IG_WORKING_HOURS = (env.int("IG_WORKING_HOURS_START", default=8),
                     env.int("IG_WORKING_HOURS_END", default=18))
 IG_PAGE_SIZE = 50
+# Notes on one page of a case record, newest first; older ones are on the next pages.
+CASE_NOTES_PER_PAGE = env.int("CASE_NOTES_PER_PAGE", default=50)
 IG_EXPORT_LIMIT = 50_000

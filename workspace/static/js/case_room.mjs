@@ -304,18 +304,24 @@ function isNewer(a, b) {
   return a[0] !== b[0] ? a[0] > b[0] : a[1] > b[1];
 }
 
-/** Put `entry` in `container` at its place, replacing any entry with the same id. */
-export function placeEntry(container, entry) {
+/**
+ * Put `entry` in `container` at its place, replacing any entry with the same id. On one
+ * page of a longer record, an entry that would come before all of the page's entries
+ * while there are newer pages (or after all of them while there are older pages) is
+ * another page's: it is not placed (and its old copy, if it moved off, is removed).
+ * Returns whether it was placed.
+ */
+export function placeEntry(container, entry, { newerPages = false, olderPages = false } = {}) {
   const existing = document.getElementById(entry.id);
-  if (existing) existing.remove();
+  const others = [...container.querySelectorAll(":scope > [data-note]")].filter((other) => other !== existing);
   const key = entryKey(entry);
-  for (const other of container.querySelectorAll(":scope > [data-note]")) {
-    if (isNewer(key, entryKey(other))) {
-      container.insertBefore(entry, other);
-      return;
-    }
-  }
-  container.append(entry);
+  const index = others.findIndex((other) => isNewer(key, entryKey(other)));
+  const elsewhere = others.length > 0 && ((index === 0 && newerPages) || (index === -1 && olderPages));
+  existing?.remove();
+  if (elsewhere) return false;
+  if (index === -1) container.append(entry);
+  else container.insertBefore(entry, others[index]);
+  return true;
 }
 
 /** "Who has this case open": one line per person. */
@@ -402,6 +408,10 @@ function initCasePage(notes) {
   const caseId = Number(notes.dataset.case);
   if (!Number.isSafeInteger(caseId) || caseId <= 0) return;
   const filtered = notes.dataset.filtered === "true";
+  const bounds = {
+    newerPages: notes.dataset.newerPages === "true",
+    olderPages: notes.dataset.olderPages === "true",
+  };
   const presenceSection = document.getElementById("presence");
   const presence = presenceSection
     ? new PresenceList(presenceSection, Number(presenceSection.dataset.me))
@@ -436,7 +446,11 @@ function initCasePage(notes) {
         }
         const entry = parseEntry(message.html, message.note);
         if (!entry) return;
-        placeEntry(notes, entry);
+        if (!placeEntry(notes, entry, bounds)) {
+          // It belongs on another page of the record: the pages have shifted.
+          caseChanged();
+          return;
+        }
         document.getElementById("notes-empty")?.remove();
       },
       reload(message) {
