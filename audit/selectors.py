@@ -70,14 +70,28 @@ def _filtered(spec: LogFilter):
 
 
 def _with_references(entries: list[AuditEvent]) -> list[AuditEvent]:
-    """Each entry about a case given its case's reference (`case_reference`), for the
-    officer to read instead of a number: one query for the page."""
-    from casenotes.models import Case
+    """Each entry given what the officer reads instead of numbers: its case's reference
+    (`case_reference`) and, for an entry about a person, an account or a team, its name
+    (`object_name`). One query for each kind named on the page, whatever its length."""
+    from django.contrib.auth import get_user_model
+
+    from casenotes.models import Case, Person
+    from teams.models import Team
 
     references = dict(Case.objects.filter(pk__in={e.case_id for e in entries if e.case_id})
                       .values_list("pk", "reference"))
+    named = {"person": (Person, "full_name"), "user": (get_user_model(), "username"),
+             "team": (Team, "name")}
+    names = {}
+    for object_type, (model, field) in named.items():
+        ids = {int(e.object_id) for e in entries
+               if e.object_type == object_type and e.object_id.isdigit()}
+        if ids:
+            names[object_type] = dict(model.objects.filter(pk__in=ids).values_list("pk", field))
     for entry in entries:
         entry.case_reference = references.get(entry.case_id, "")
+        entry.object_name = (names.get(entry.object_type, {}).get(int(entry.object_id), "")
+                             if entry.object_id.isdigit() else "")
     return entries
 
 

@@ -752,3 +752,19 @@ def test_alerts_list_emergency_access_many_cases_out_of_hours_and_denied_bursts(
     denied = list_items(response, "alerts-denied")
     assert any(bursting.username in item and item.endswith(": 3 refused") for item in denied)
     assert not any(few.username in item for item in denied)
+
+
+def test_entries_about_a_person_an_account_or_a_team_name_them(world, ig_client):
+    ellie, worker, team = world.people["ellie"], world.social_worker, world.case.allocated_team
+    actor = actor_for(world.team_manager)
+    for object_type, object_id in (("person", ellie.pk), ("user", worker.pk), ("team", team.pk),
+                                   ("note", 999), ("person", 987654)):
+        record(actor=actor, action=AuditAction.CASE_FORM_VIEWED, object_type=object_type,
+               object_id=object_id, case_id=world.case.pk)
+    response, _ = search(ig_client, action=str(AuditAction.CASE_FORM_VIEWED.value))
+    objects = [row[3] for row in table_rows(response, "entries")]
+    # Newest first: each name above its number (a line of its own, run together here);
+    # a person no longer on record and a note keep their number only.
+    assert objects == ["person 987654", "note 999", f"{team.name}team {team.pk}",
+                       f"{worker.username}user {worker.pk}",
+                       f"{ellie.full_name}person {ellie.pk}"]
