@@ -491,10 +491,16 @@ _TRANSFER_FIELDS = {"to_team": "To", "status": "Status", "reason": "Reason",
                     "decision_reason": "Decision", "handover_ends_at": "Hand-over ends"}
 
 
+_ALLOCATION_FIELDS = {"allocated_team": "Allocated team", "lead_practitioner": "Lead practitioner"}
+
+
 def access_history(access: CaseAccess) -> list[dict]:
-    """Every version of the case's grants and transfers (for its team manager)."""
+    """Every version of the case's grants and transfers, and every change of its
+    allocated team or lead practitioner (for its team manager)."""
     case = access.case
-    entries = []
+    entries = [row for row in versions_with_changes(case.history.all(), _ALLOCATION_FIELDS,
+                                                    lambda v: "Allocation")
+               if row["changes"]]
     for grant in case.grants.all():
         entries += versions_with_changes(grant.history.all(), _GRANT_FIELDS,
                                           lambda v, g=grant: g.get_kind_display())

@@ -53,3 +53,17 @@ def test_the_access_page_shows_the_history_of_grants(world):
         reverse("casenotes:case_access", args=[world.case.pk])).content.decode()
     assert 'id="access-history"' in page
     assert f"<ins>{keyworker.get_full_name()}</ins>" in page and "<ins>Keyworker</ins>" in page
+
+
+def test_the_access_page_shows_each_change_of_lead_practitioner_and_allocated_team(world):
+    new_lead = world.user(Role.SOCIAL_WORKER, 1)
+    do_allocate_lead(acting_user=world.team_manager, case=world.case, lead=new_lead)
+    page = _client(world.team_manager).get(
+        reverse("casenotes:case_access", args=[world.case.pk])).content.decode()
+    history = page.split('id="access-history"', 1)[1]
+    # The newest first: the lead's change, then the allocation the case opened with.
+    assert history.count("Allocation — ") == 2
+    assert (f"<del>{world.social_worker.get_full_name()}</del> → "
+            f"<ins>{new_lead.get_full_name()}</ins>") in history
+    assert history.index(f"<ins>{new_lead.get_full_name()}</ins>") < history.index(
+        f"<ins>{world.case.allocated_team.name}</ins>")
