@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db.models import Max, Q, Subquery
+from django.db.models import Max, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from audit.actions import record
@@ -63,17 +63,27 @@ def my_drafts(user, cases: list[Case]) -> list[CaseNote]:
                 .select_related("case").order_by("-updated_at", "-pk"))
 
 
-def note_form(access: CaseAccess, note: CaseNote | None = None):
-    """What the note form shows besides the note: who a sealed note can be shared
-    with (the allocated team's members). Opening the form reads the family's names,
-    so it is audited like any read of case data."""
-    ids = [m.user_id for m in team_members(access.case.allocated_team)]
-    readers = get_user_model().objects.filter(pk__in=ids).exclude(pk=access.user.pk).order_by(
-        "first_name", "last_name")
+@dataclass(frozen=True)
+class NoteFormData:
+    """What the note form shows besides the note: who a sealed note can be shared with
+    (`readers`, a queryset for the form's field) and the case team's members today
+    (`members`, read once, for its hints)."""
+
+    readers: QuerySet
+    members: list[Membership]
+
+
+def note_form(access: CaseAccess, note: CaseNote | None = None) -> NoteFormData:
+    """The note form's data (the allocated team's members, who a sealed note can be
+    shared with). Opening the form reads the family's names, so it is audited like any
+    read of case data."""
+    members = team_members(access.case.allocated_team)
+    readers = get_user_model().objects.filter(pk__in=[m.user_id for m in members]).exclude(
+        pk=access.user.pk).order_by("first_name", "last_name")
     record(actor=access.actor, action=AuditAction.NOTE_FORM_VIEWED,
            object_type="note" if note else "case", object_id=note.pk if note else access.case.pk,
            case_id=access.case.pk)
-    return readers
+    return NoteFormData(readers=readers, members=members)
 
 
 def case_page(access: CaseAccess, *, note_type: str = "", person=None, page=1) -> dict:

@@ -19,7 +19,7 @@ from casenotes import actions, events, selectors
 from casenotes.forms import AddendumForm, DraftEditForm, NoteFilterForm, NoteForm, PersonFilterForm
 from casenotes.permissions import Action, policy
 from discussions import selectors as discussion_selectors
-from teams.selectors import active_memberships, is_administrator, is_ig_officer, team_members
+from teams.selectors import active_memberships, is_administrator, is_ig_officer
 
 SENSITIVITY_HINTS = {
     "standard": "Everyone working on this case.",
@@ -28,15 +28,15 @@ SENSITIVITY_HINTS = {
     "sealed": "Only you and the people you name below. Others see nothing of it.",
 }
 
-def _sensitivity_hints(access) -> dict:
-    """The hints, with who else in the case's team is in the writer's agency: they read
-    agency-restricted notes too (a victim's worker learns that a perpetrator's worker
-    of the same service would)."""
+def _sensitivity_hints(access, members) -> dict:
+    """The hints, with who else in the case's team (`members`) is in the writer's
+    agency: they read agency-restricted notes too (a victim's worker learns that a
+    perpetrator's worker of the same service would)."""
     hints = dict(SENSITIVITY_HINTS)
     membership = access.membership
     if membership is None:
         return hints
-    same = [m for m in team_members(access.case.allocated_team)
+    same = [m for m in members
             if m.agency_id == membership.agency_id and m.user_id != access.user.pk]
     if same:
         names = ", ".join(f"{m.user.get_full_name() or m.user.get_username()} "
@@ -169,7 +169,8 @@ def note_create(request, case_id):
     if request.method == "GET" and not access.case.is_open:
         messages.info(request, "This case is closed. Notes cannot be added to a closed case.")
         return redirect("casenotes:case_detail", case_id=access.case.pk)
-    readers = selectors.note_form(access)
+    form_data = selectors.note_form(access)
+    readers = form_data.readers
     status = None
     if request.method == "POST":
         form = NoteForm(request.POST, case=access.case, readers_queryset=readers)
@@ -195,7 +196,8 @@ def note_create(request, case_id):
         form = NoteForm(initial=NoteForm.initial_for(), case=access.case, readers_queryset=readers)
     return render(request, "casenotes/note_form.html", {
         "access": access, "case": access.case, "form": form, "title": "Add a note",
-        "sensitivity_hints": _sensitivity_hints(access), "last_seq": events.last_seq(access.case.pk),
+        "sensitivity_hints": _sensitivity_hints(access, form_data.members),
+        "last_seq": events.last_seq(access.case.pk),
     }, status=status or (400 if form.errors else 200))
 
 
@@ -224,7 +226,8 @@ def note_edit(request, case_id, note_id):
                                    "Add an addendum to correct or add to it.")
             return redirect("casenotes:note_detail", case_id=access.case.pk, note_id=note.pk)
         policy.access_note(access, note_id, Action.EDIT_NOTE)  # records the denial, raises 404
-    readers = selectors.note_form(access, note)
+    form_data = selectors.note_form(access, note)
+    readers = form_data.readers
     conflict = status = None
     if request.method == "POST":
         form = DraftEditForm(request.POST, case=access.case, readers_queryset=readers)
@@ -263,7 +266,8 @@ def note_edit(request, case_id, note_id):
                              case=access.case, readers_queryset=readers)
     return render(request, "casenotes/note_form.html", {
         "access": access, "case": access.case, "form": form, "note": note,
-        "conflict": conflict, "title": "Edit draft note", "sensitivity_hints": _sensitivity_hints(access),
+        "conflict": conflict, "title": "Edit draft note",
+        "sensitivity_hints": _sensitivity_hints(access, form_data.members),
         "last_seq": events.last_seq(access.case.pk),
     }, status=status or (409 if conflict else 400 if form.errors else 200))
 

@@ -532,3 +532,25 @@ def test_the_note_form_names_who_else_in_the_team_reads_the_writers_agency_restr
     html = client.get(reverse("casenotes:note_create", args=[world.case.pk])).content.decode()
     hint = html.split('id="id_sensitivity_1-hint"', 1)[1].split("</div>", 1)[0]
     assert perpetrator_worker.get_full_name() not in hint
+
+
+def test_the_note_form_reads_the_case_teams_members_once_for_its_readers_and_its_hint(world):
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.force_login(world.social_worker)
+    url = reverse("casenotes:note_create", args=[world.case.pk])
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(url).content.decode()
+    # The team's members with their accounts (the sealed-note readers, and the colleagues
+    # of the writer's agency named under "Agency-restricted"): one query for both.
+    members = [q["sql"] for q in queries.captured_queries
+               if q["sql"].startswith('SELECT "teams_membership"."id"')
+               and f'"teams_membership"."team_id" = {world.case.allocated_team_id}' in q["sql"]]
+    assert len(members) == 1
+    colleague = world.user(Role.SOCIAL_WORKER, 1)
+    hint = page.split("your agency also includes ", 1)[1].split("</div>", 1)[0]
+    assert f"{colleague.get_full_name()} (social worker)" in hint
+    assert f'value="{colleague.pk}"' in page  # a reader a sealed note can be shared with
