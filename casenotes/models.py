@@ -379,6 +379,22 @@ class CaseEvent(models.Model):
         return f"{self.case_id}#{self.seq} {self.kind}"
 
 
+class CaseVisit(models.Model):
+    """When a person last opened a case's page: their caseload counts the notes
+    finalised since. Their own reading position, shown to no one else (who saw what is
+    the access log's record, not this)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "case"], name="casevisit_unique")]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} saw case {self.case_id} at {self.seen_at:%Y-%m-%d %H:%M}"
+
+
 class RoomPresence(models.Model):
     """One open live connection to a case room (a person with two tabs has two rows).
 

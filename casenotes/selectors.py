@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db.models import Max, Q, QuerySet, Subquery
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from audit.actions import record
@@ -22,6 +22,7 @@ from casenotes.models import (
     CaseGroupObjectPermission,
     CaseNote,
     CaseTransfer,
+    CaseVisit,
     Person,
 )
 from casenotes.permissions import CaseAccess, NoteLevel, policy
@@ -36,10 +37,19 @@ def caseload(user):
         .filter(status="open")
         .select_related("allocated_team", "lead_practitioner")
         # Sealed notes and drafts never move "last activity": their timing is theirs.
+        .annotate(seen_at=Subquery(
+            CaseVisit.objects.filter(case=OuterRef("pk"), user=user).values("seen_at")[:1]))
         .annotate(last_activity=Max(
             "notes__created_at",
             filter=Q(notes__state=CaseNote.State.FINAL)
             & ~Q(notes__sensitivity=CaseNote.Sensitivity.SEALED),
+        ), new_notes=Count(
+            # Finalised since the person last opened the case, by someone else; sealed
+            # notes, as for last activity, are left out.
+            "notes",
+            filter=Q(notes__state=CaseNote.State.FINAL)
+            & ~Q(notes__sensitivity=CaseNote.Sensitivity.SEALED)
+            & ~Q(notes__author=user) & Q(notes__finalised_at__gt=F("seen_at")),
         ))
         .order_by("family_name", "reference")
     )

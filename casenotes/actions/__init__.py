@@ -33,6 +33,7 @@ from casenotes.actions.notes import (  # noqa: F401
     do_finalise_note,
     do_join_room,
     do_leave_room,
+    do_mark_case_seen,
     do_set_specialist_agency,
     do_touch_presence,
     do_update_draft,

@@ -26,6 +26,7 @@ from casenotes.models import (
     CaseEvent,
     CaseGroupObjectPermission,
     CaseNote,
+    CaseVisit,
     Person,
     RoomPresence,
 )
@@ -518,6 +519,14 @@ def do_join_room(*, acting_user, access, channel_name: str) -> RoomPresence:
     record(actor=access.actor, action=AuditAction.LIVE_JOINED, object_type="case",
            object_id=access.case.pk, case_id=access.case.pk)
     return presence
+
+
+def do_mark_case_seen(*, acting_user, case: Case) -> None:
+    """Move the person's reading position on `case` to now, one statement (their own
+    bookmark, not case data: not audited; the page view that moves it is)."""
+    CaseVisit.objects.bulk_create(
+        [CaseVisit(user=acting_user, case=case, seen_at=timezone.now())],
+        update_conflicts=True, unique_fields=["user", "case"], update_fields=["seen_at"])
 
 
 def do_touch_presence(*, channel_name: str) -> None:

@@ -129,6 +129,9 @@ def case_detail(request, case_id):
         person = filters.cleaned_data["person"]
     page = selectors.case_page(access, note_type=note_type, person=person,
                                page=request.GET.get("page", 1))
+    if page["notes_page"].number == 1 and not (note_type or person):
+        # The newest notes, unfiltered: the caseload counts new ones from here.
+        actions.do_mark_case_seen(acting_user=request.user, case=access.case)
     return render(request, "casenotes/case_detail.html", {
         "access": access, "case": access.case, "filters": filters,
         "filtered": bool(note_type or person),

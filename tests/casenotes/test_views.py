@@ -8,7 +8,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditAction, AuditEvent, Outcome
-from casenotes.actions import do_close_case, do_create_note, do_open_break_glass, do_update_draft
+from casenotes.actions import (
+    do_close_case,
+    do_create_note,
+    do_finalise_note,
+    do_open_break_glass,
+    do_update_draft,
+)
 from casenotes.models import Addendum, CaseNote
 from teams.models import Role
 
@@ -554,3 +560,40 @@ def test_the_note_form_reads_the_case_teams_members_once_for_its_readers_and_its
     hint = page.split("your agency also includes ", 1)[1].split("</div>", 1)[0]
     assert f"{colleague.get_full_name()} (social worker)" in hint
     assert f'value="{colleague.pk}"' in page  # a reader a sealed note can be shared with
+
+
+def test_the_caseload_counts_notes_others_finalised_since_the_person_last_opened_the_case(
+        world, settings):
+    from django.test import Client
+
+    settings.CASE_NOTES_PER_PAGE = 2
+    worker, probation = world.social_worker, world.user(Role.PROBATION_OFFICER)
+    client = Client()
+    client.force_login(worker)
+    case_url = reverse("casenotes:case_detail", args=[world.case.pk])
+
+    def tag() -> str:
+        html = client.get("/").content.decode()
+        found = re.search(rf'id="(new|unopened)-{world.case.pk}">([^<]+)<', html)
+        return found.group(2) if found else ""
+
+    assert tag() == "Not opened yet"
+    client.get(case_url)
+    assert tag() == ""
+    world.standard_note(probation)
+    world.restricted_note(probation)  # a placeholder to the worker: still something new
+    world.sealed_note(probation)  # its timing is its own: not counted
+    world.standard_note(worker)  # their own: not new to them
+    draft = world.draft(world.user(Role.MENTAL_HEALTH_PRACTITIONER))
+    assert tag() == "2 new notes"
+    do_finalise_note(acting_user=draft.author, note=draft, expected_version=draft.version)
+    assert tag() == "3 new notes"  # counted from when it was finalised, not begun
+    # A filtered list, or an older page, does not show the newest notes: still new.
+    client.get(case_url, {"note_type": CaseNote.NoteType.PHONE_CALL})
+    client.get(case_url, {"page": 2})
+    assert tag() == "3 new notes"
+    client.get(case_url)
+    assert tag() == ""
+    # Another person's reading position is their own.
+    client.force_login(probation)
+    assert tag() == "Not opened yet"
