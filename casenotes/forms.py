@@ -156,11 +156,15 @@ class PersonFilterForm(forms.Form):
 
 
 class NoteFilterForm(PersonFilterForm):
+    words = forms.CharField(
+        required=False, max_length=100,
+        error_messages={"max_length": "Enter words to find of 100 characters or fewer."},
+    )
     note_type = forms.ChoiceField(
         required=False, choices=[("", "All types")] + list(CaseNote.NoteType.choices),
         error_messages={"invalid_choice": "Choose a note type from the list."},
     )
-    field_order = ["note_type", "person"]
+    field_order = ["words", "note_type", "person"]
 
 
 # --- case access ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from audit.actions import record
@@ -96,7 +96,8 @@ def note_form(access: CaseAccess, note: CaseNote | None = None) -> NoteFormData:
     return NoteFormData(readers=readers, members=members)
 
 
-def case_page(access: CaseAccess, *, note_type: str = "", person=None, page=1) -> dict:
+def case_page(access: CaseAccess, *, note_type: str = "", person=None, words: str = "",
+              page=1) -> dict:
     """One page of the case record's notes, newest first, as this viewer may see them.
 
     Which notes the viewer sees, and as what, is decided over the whole case from the
@@ -108,9 +109,12 @@ def case_page(access: CaseAccess, *, note_type: str = "", person=None, page=1) -
         notes = notes.filter(note_type=note_type)
     if person is not None:
         notes = notes.filter(people=person)
-    filtered = bool(note_type or person)
-    # A placeholder must not answer "what type?" or "about whom?": under a filter,
-    # only notes the viewer may read in full can match.
+    if words:
+        notes = notes.filter(Q(body__icontains=words) | Exists(
+            Addendum.objects.filter(note=OuterRef("pk"), body__icontains=words)))
+    filtered = bool(note_type or person or words)
+    # A placeholder must not answer "what type?", "about whom?" or "does it say this?":
+    # under a filter, only notes the viewer may read in full can match.
     shown = NoteLevel.FULL if filtered else NoteLevel.PLACEHOLDER
     listed = []
     for note in notes.only(*policy.NOTE_LEVEL_FIELDS):
@@ -124,7 +128,8 @@ def case_page(access: CaseAccess, *, note_type: str = "", person=None, page=1) -
     people = list(case.people.all())
     record(actor=access.actor, action=AuditAction.CASE_VIEWED, object_type="case",
            object_id=case.pk, case_id=case.pk,
-           reason=f"notes page {page.number} of {paginator.num_pages}" if paginator.count else "")
+           reason=(f"notes page {page.number} of {paginator.num_pages}" if paginator.count
+                   else "no notes") + ("; filtered" if filtered else ""))
     return {
         # (note, readable in full?) — placeholders carry agency and date only.
         "entries": [(on_page[pk], full) for pk, full in page.object_list],

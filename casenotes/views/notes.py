@@ -123,18 +123,20 @@ def caseload(request):
 def case_detail(request, case_id):
     access = policy.access_case(request.user, case_id)
     filters = NoteFilterForm(request.GET or None, case=access.case)
-    note_type, person = "", None
+    note_type, person, words = "", None, ""
     if filters.is_bound and filters.is_valid():
         note_type = filters.cleaned_data["note_type"]
         person = filters.cleaned_data["person"]
-    page = selectors.case_page(access, note_type=note_type, person=person,
+        words = filters.cleaned_data["words"]
+    filtered = bool(note_type or person or words)
+    page = selectors.case_page(access, note_type=note_type, person=person, words=words,
                                page=request.GET.get("page", 1))
-    if page["notes_page"].number == 1 and not (note_type or person):
+    if page["notes_page"].number == 1 and not filtered:
         # The newest notes, unfiltered: the caseload counts new ones from here.
         actions.do_mark_case_seen(acting_user=request.user, case=access.case)
     return render(request, "casenotes/case_detail.html", {
         "access": access, "case": access.case, "filters": filters,
-        "filtered": bool(note_type or person),
+        "filtered": filtered,
         "can_add_note": access.case.is_open and policy.can(request.user, Action.ADD_NOTE, access),
         "can_change_family": access.case.is_open and policy.can(request.user, Action.ADD_PERSON,
                                                                  access),

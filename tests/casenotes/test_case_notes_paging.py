@@ -1,7 +1,8 @@
 """A long case record comes in pages of notes, newest first: every page but the last
 is full, counted over exactly what the viewer may see (placeholders of other agencies'
-restricted notes, never a sealed note not shared with them), filters and pages work
-together, and each page's read names its page in the access log."""
+restricted notes, never a sealed note not shared with them), filters (type, person,
+words in a note or its addenda) and pages work together, and each page's read names its
+page in the access log."""
 
 import datetime
 import re
@@ -14,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditAction, AuditEvent
+from casenotes.actions import do_add_addendum
 from casenotes.models import CaseNote
 from teams.models import Role
 
@@ -133,3 +135,35 @@ def test_a_page_costs_the_same_queries_however_long_the_record(world, record):
         html = client.get(url).content.decode()
     assert "of 36, newest first" in html
     assert len(long) == len(short)
+
+
+def test_words_find_the_notes_and_addenda_that_say_them_only_among_notes_read_in_full(world):
+    worker, probation = world.social_worker, world.user(Role.PROBATION_OFFICER)
+    visit = world.standard_note(worker, body="Ellie's SCHOOL uniform was clean.", occurred_at=_at(1))
+    other = world.standard_note(worker, body="Tom was asleep.", occurred_at=_at(2))
+    do_add_addendum(acting_user=worker, note=other, body="The school rang afterwards.")
+    world.standard_note(worker, body="Nothing about learning.", occurred_at=_at(3))
+    restricted = world.restricted_note(probation, body="Licence: school run agreed.",
+                                       occurred_at=_at(4))
+    client = Client()
+    client.force_login(worker)
+    page = _page(client, world.case, words="school")
+    # Case-insensitive, in the note or its addenda; another agency's restricted note
+    # never answers "does it say this?", not even as its placeholder.
+    assert _shown(page) == [visit.pk, other.pk]
+    assert 'value="school"' in page and "Clear filters" in page
+    client.force_login(probation)
+    assert _shown(_page(client, world.case, words="school")) == [visit.pk, other.pk, restricted.pk]
+    entry = AuditEvent.objects.filter(action=AuditAction.CASE_VIEWED).latest("id")
+    assert entry.reason == "notes page 1 of 1; filtered"
+    assert "school" not in entry.reason  # the words looked for are not written down
+
+
+def test_words_too_long_are_refused_with_a_message_and_the_list_is_not_narrowed(world):
+    worker = world.social_worker
+    note = world.standard_note(worker, body="Home visit.")
+    client = Client()
+    client.force_login(worker)
+    page = _page(client, world.case, words="x" * 101)
+    assert "Enter words to find of 100 characters or fewer." in page
+    assert _shown(page) == [note.pk]
