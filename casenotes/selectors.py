@@ -36,9 +36,9 @@ def caseload(user):
         policy.visible_cases(user)
         .filter(status="open")
         .select_related("allocated_team", "lead_practitioner")
-        # Sealed notes and drafts never move "last activity": their timing is theirs.
         .annotate(seen_at=Subquery(
             CaseVisit.objects.filter(case=OuterRef("pk"), user=user).values("seen_at")[:1]))
+        # Sealed notes and drafts never move "last activity": their timing is theirs.
         .annotate(last_activity=Max(
             "notes__created_at",
             filter=Q(notes__state=CaseNote.State.FINAL)
@@ -123,8 +123,16 @@ def case_page(access: CaseAccess, *, note_type: str = "", person=None, words: st
             listed.append((note.pk, level == NoteLevel.FULL))
     paginator = Paginator(listed, settings.CASE_NOTES_PER_PAGE, allow_empty_first_page=True)
     page = paginator.get_page(page)
-    on_page = {note.pk: note for note in events.with_entry_data(
-        CaseNote.objects.filter(pk__in=[pk for pk, _ in page.object_list]))}
+    # The page's notes in full, through the policy again: a note whose sharing changed
+    # in between is shown as it stands now, or not at all.
+    on_page = {note.pk: note for note in events.with_entry_data(policy.visible_notes(
+        access, CaseNote.objects.filter(pk__in=[pk for pk, _ in page.object_list])))}
+    entries = []
+    for pk, _ in page.object_list:
+        note = on_page.get(pk)
+        level = policy.note_level(access, note) if note is not None else NoteLevel.HIDDEN
+        if level == NoteLevel.FULL or level == shown:
+            entries.append((note, level == NoteLevel.FULL))
     people = list(case.people.all())
     record(actor=access.actor, action=AuditAction.CASE_VIEWED, object_type="case",
            object_id=case.pk, case_id=case.pk,
@@ -132,7 +140,7 @@ def case_page(access: CaseAccess, *, note_type: str = "", person=None, words: st
                    else "no notes") + ("; filtered" if filtered else ""))
     return {
         # (note, readable in full?) — placeholders carry agency and date only.
-        "entries": [(on_page[pk], full) for pk, full in page.object_list],
+        "entries": entries,
         "notes_page": page,
         "page_numbers": list(paginator.get_elided_page_range(page.number, on_each_side=2,
                                                              on_ends=1)),

@@ -167,3 +167,25 @@ def test_words_too_long_are_refused_with_a_message_and_the_list_is_not_narrowed(
     page = _page(client, world.case, words="x" * 101)
     assert "Enter words to find of 100 characters or fewer." in page
     assert _shown(page) == [note.pk]
+
+
+def test_a_note_unshared_while_its_page_is_read_is_not_shown(world, monkeypatch):
+    from casenotes import events, selectors
+    from casenotes.actions import do_share_sealed_note
+    from casenotes.permissions import policy
+
+    author, reader = world.user(Role.PROBATION_OFFICER), world.social_worker
+    sealed = world.sealed_note(author, readers=[reader])
+    standard = world.standard_note(author)
+    access = policy.access_case(reader, world.case.pk)
+    read_in_full = events.with_entry_data
+
+    def unshared_in_between(queryset):
+        # After the page's notes were chosen, before they are read in full.
+        do_share_sealed_note(acting_user=author, note=CaseNote.objects.get(pk=sealed.pk),
+                             readers=[])
+        return read_in_full(queryset)
+
+    monkeypatch.setattr(selectors.events, "with_entry_data", unshared_in_between)
+    page = selectors.case_page(access)
+    assert [note.pk for note, _ in page["entries"]] == [standard.pk]
