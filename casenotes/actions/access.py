@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -412,7 +413,7 @@ def do_share_sealed_note(*, acting_user, note: CaseNote, readers) -> CaseNote:
     note._history_user = acting_user
     NOTE_HISTORY.create_historical_record(note, "~")
     actor = access.actor
-    names = dict(type(acting_user).objects.filter(pk__in=added | removed)
+    names = dict(get_user_model().objects.filter(pk__in=added | removed)
                  .values_list("pk", "username"))
     for user_id in sorted(added):
         record(actor=actor, action=AuditAction.SEALED_SHARED, object_type="note",

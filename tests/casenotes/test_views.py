@@ -597,3 +597,29 @@ def test_the_caseload_counts_notes_others_finalised_since_the_person_last_opened
     # Another person's reading position is their own.
     client.force_login(probation)
     assert tag() == "Not opened yet"
+
+
+def test_the_author_shares_and_unshares_a_sealed_note_from_its_readers_page(world):
+    from django.test import Client
+
+    author, reader = world.user(Role.DA_VICTIM_WORKER), world.social_worker
+    note = world.sealed_note(author, body=f"The {SEALED_TEXT} is in another county.")
+    url = reverse("casenotes:note_readers", args=[world.case.pk, note.pk])
+    client = Client()
+    client.force_login(author)  # request.user as a page sees it (a lazy object)
+    response = client.post(url, {"readers": [str(reader.pk)]}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("casenotes:note_detail",
+                                                     args=[world.case.pk, note.pk])
+    assert "Named readers saved." in response.content.decode()
+    assert list(note.readers.all()) == [reader]
+    shared = AuditEvent.objects.filter(action=AuditAction.SEALED_SHARED).latest("id")
+    assert (shared.actor_id, shared.reason) == (author.pk, f"with {reader.username}")
+    reader_client = Client()
+    reader_client.force_login(reader)
+    assert SEALED_TEXT in reader_client.get(
+        reverse("casenotes:case_detail", args=[world.case.pk])).content.decode()
+
+    assert client.post(url, {}).status_code == 302
+    assert list(note.readers.all()) == []
+    unshared = AuditEvent.objects.filter(action=AuditAction.SEALED_UNSHARED).latest("id")
+    assert unshared.reason == f"from {reader.username}"
