@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from audit.actions import record
@@ -187,7 +187,7 @@ def _chronology_entries(access: CaseAccess, person: Person | None) -> list[Chron
     is left out (its significance is part of what they may not know), as on the filtered
     case page."""
     case = access.case
-    notes = (events.with_entry_data(policy.visible_notes(access))
+    notes = (_with_addenda(events.with_entry_data(policy.visible_notes(access)))
              .filter(is_significant=True, state=CaseNote.State.FINAL))
     if person is not None:
         notes = notes.filter(people=person)
@@ -241,6 +241,7 @@ def chronology_export(access: CaseAccess, *, person: Person | None = None) -> li
         "by": entry.note.author.get_full_name() if entry.note else "The case record",
         "agency": entry.note.author_agency.short_name if entry.note else "",
         "note": entry.note.body if entry.note else "",
+        "addenda": _addenda_text(entry.note) if entry.note else "",
     } for entry in entries]
     about = f", about person {person.pk}" if person else ""
     record(actor=access.actor, action=AuditAction.CASE_EXPORTED, object_type="case",
@@ -419,10 +420,25 @@ def _shown(version, field, value):
     return value
 
 
+def _with_addenda(notes):
+    """Notes with their addenda (author and agency too) read in one more query."""
+    return notes.prefetch_related(Prefetch(
+        "addenda", queryset=Addendum.objects.select_related("author", "author_agency")))
+
+
+def _addenda_text(note: CaseNote) -> str:
+    """A note's addenda, oldest first, each with when and by whom, for a download."""
+    return "\n\n".join(
+        f"Addendum {timezone.localtime(a.created_at):%Y-%m-%d %H:%M}, "
+        f"{a.author.get_full_name() or a.author.get_username()} ({a.author_agency.short_name}): "
+        f"{a.body}" for a in note.addenda.all())
+
+
 def case_export(access: CaseAccess) -> list[dict]:
     """The case record as this user may read it, for a CSV download: full notes in full,
     placeholders as placeholders, hidden notes not at all."""
-    notes = events.with_entry_data(policy.visible_notes(access)).order_by("occurred_at", "id")
+    notes = _with_addenda(events.with_entry_data(policy.visible_notes(access))).order_by(
+        "occurred_at", "id")
     rows = []
     for note in notes:
         level = policy.note_level(access, note)
@@ -437,6 +453,8 @@ def case_export(access: CaseAccess) -> list[dict]:
             # A placeholder says neither whom a note is about nor whether it is significant.
             "significant": ("Yes" if note.is_significant else "No") if full else "",
             "about": ", ".join(p.full_name for p in note.people.all()) if full else "",
+            # The corrections are part of the record: a note leaves with its addenda.
+            "addenda": _addenda_text(note) if full else "",
         })
     record(actor=access.actor, action=AuditAction.CASE_EXPORTED, object_type="case",
            object_id=access.case.pk, case_id=access.case.pk, reason=f"{len(rows)} notes")

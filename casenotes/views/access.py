@@ -442,7 +442,8 @@ def case_export(request, case_id):
     access = policy.access_case(request.user, case_id, Action.EXPORT_CASE)
     return _csv(f"{access.case.reference}-record.csv", {
         "occurred_at": "When", "type": "Type", "author": "Author", "agency": "Agency",
-        "state": "State", "body": "Note", "significant": "Significant event", "about": "About"},
+        "state": "State", "body": "Note", "significant": "Significant event", "about": "About",
+        "addenda": "Addenda"},
         selectors.case_export(access))
 
 
@@ -457,7 +458,8 @@ def chronology_export(request, case_id):
     person = filters.cleaned_data["person"] if filters.is_bound else None
     return _csv(f"{access.case.reference}-chronology.csv", {
         "when": "Date", "what": "What happened", "about": "About", "by": "Recorded by",
-        "agency": "Agency", "note": "Note"}, selectors.chronology_export(access, person=person))
+        "agency": "Agency", "note": "Note", "addenda": "Addenda"},
+        selectors.chronology_export(access, person=person))
 
 
 # --- a new case ----------------------------------------------------------------------------

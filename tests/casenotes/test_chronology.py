@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction, Outcome
 from casenotes.actions import (
+    do_add_addendum,
     do_close_case,
     do_create_case,
     do_decide_transfer,
@@ -204,7 +205,8 @@ def test_the_chronology_downloads_as_csv_in_the_same_order_and_is_recorded_as_an
     assert response["Content-Type"].startswith("text/csv")
     assert 'filename="FS-2025-0417-chronology.csv"' in response["Content-Disposition"]
     rows = _csv_rows(response)
-    assert rows[0] == ["Date", "What happened", "About", "Recorded by", "Agency", "Note"]
+    assert rows[0] == ["Date", "What happened", "About", "Recorded by", "Agency", "Note",
+                       "Addenda"]
     assert [row[1] for row in rows[1:]] == [
         "Tom Harper born", f"Case opened (child protection plan), allocated to {world.fs_team.name}",
         "Home visit"]
@@ -255,3 +257,20 @@ def test_a_download_s_file_name_keeps_only_safe_characters_whatever_the_referenc
         disposition = response["Content-Disposition"]
         assert re.fullmatch(r'attachment; filename="FS--9---x-1-(chronology|record)\.csv"',
                             disposition), disposition
+
+
+def test_a_significant_notes_addenda_are_shown_and_downloaded_with_it(world):
+    worker = world.social_worker
+    note = world.standard_note(worker, is_significant=True, occurred_at=_days_ago(2),
+                               body="Parenting course agreed.")
+    addendum = do_add_addendum(acting_user=worker, note=note,
+                               body="Correction: the course starts in January.")
+    page = _page(worker, world.case).content.decode()
+    shown = page.split(f'id="chronology-addendum-{addendum.pk}"', 1)[1].split("</div>\n", 2)
+    assert "Correction: the course starts in January." in "".join(shown[:2])
+    assert worker.get_full_name() in shown[0]
+    rows = _csv_rows(_client(worker).get(reverse("casenotes:chronology_export",
+                                                 args=[world.case.pk])))
+    row = next(row for row in rows if row[5] == "Parenting course agreed.")
+    assert row[6].startswith("Addendum ") and row[6].endswith(
+        f"{worker.get_full_name()} (Children's services): Correction: the course starts in January.")
