@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 from audit.actions import record
 from audit.models import AuditAction
@@ -26,6 +27,7 @@ from casenotes.models import (
     Person,
 )
 from casenotes.permissions import CaseAccess, NoteLevel, policy
+from casenotes.rules import moment_text
 from teams.models import Membership, Role
 from teams.selectors import active_case_memberships, actor_for, team_members
 
@@ -506,6 +508,10 @@ def _display(version, field):
     if display is not None:
         return display()
     value = getattr(version, field, None)
+    if isinstance(value, datetime.datetime):
+        return moment_text(value)
+    if isinstance(value, datetime.date):
+        return date_format(value, "j M Y")
     if hasattr(value, "get_full_name"):
         return value.get_full_name() or value.get_username()
     if isinstance(value, bool):

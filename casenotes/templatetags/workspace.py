@@ -1,4 +1,8 @@
+import datetime
+
 from django import template
+
+from casenotes.rules import moment_text
 
 register = template.Library()
 
@@ -7,3 +11,9 @@ register = template.Library()
 def get_item(mapping, key):
     """`{{ hints|get_item:choice.data.value }}`"""
     return mapping.get(str(key), "") if mapping else ""
+
+
+@register.filter
+def ends(moment) -> str:
+    """When access ends, as people say it (`rules.moment_text`): `{{ g.expires_at|ends }}`"""
+    return moment_text(moment) if isinstance(moment, datetime.datetime) else ""

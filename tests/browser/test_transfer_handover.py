@@ -18,10 +18,11 @@ import datetime
 import re
 
 import pytest
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from casenotes.models import CaseGroupObjectPermission, CaseTransfer
+from casenotes.rules import moment_text
 from teams.models import Role
 from tests.factories import PASSWORD
 
@@ -45,11 +46,6 @@ def sign_in(tab, user) -> None:
 
 def success_banner(page):
     return page.get_by_role("alert").filter(has_text="Success")
-
-
-def local(moment: datetime.datetime, fmt: str) -> str:
-    """A moment as the templates show it (Django date format, local time)."""
-    return dateformat.format(timezone.localtime(moment), fmt)
 
 
 def test_transfer_hands_over_read_only_then_access_ends(world, live_site, open_page):
@@ -116,7 +112,7 @@ def test_transfer_hands_over_read_only_then_access_ends(world, live_site, open_p
     handover = rpage.locator(f"#access-handover-{fs_team.pk}")
     expect(handover).to_contain_text(fs_team.name)
     expect(handover).to_contain_text(
-        f"may read the case until {local(handover_ends, 'j M Y H:i')}")
+        f"may read the case until {moment_text(handover_ends)}.")
     assert receiver.problems == []
 
     # --- 3. an FS social worker: read-only, no way to add a note ------------------------
@@ -129,8 +125,8 @@ def test_transfer_hands_over_read_only_then_access_ends(world, live_site, open_p
     row.get_by_role("link", name="Harper family").click()
     expect(wpage.get_by_role("heading", level=1, name="Harper family")).to_be_visible()
     expect(wpage.locator("#handover-banner")).to_contain_text(
-        "Read-only: your team handed this case over. Your access ends on "
-        f"{local(handover_ends, 'j M Y')} at {local(handover_ends, 'H:i')}."
+        "Read-only: your team handed this case over. Your access ends at "
+        f"{moment_text(handover_ends)}."
     )
     expect(wpage.get_by_role("link", name="Add a note")).to_have_count(0)
     assert worker.problems == []

@@ -67,3 +67,26 @@ def test_the_access_page_shows_each_change_of_lead_practitioner_and_allocated_te
             f"<ins>{new_lead.get_full_name()}</ins>") in history
     assert history.index(f"<ins>{new_lead.get_full_name()}</ins>") < history.index(
         f"<ins>{world.case.allocated_team.name}</ins>")
+
+
+def test_dates_are_shown_as_people_say_them_and_an_end_date_as_the_end_of_that_day(world):
+    import datetime
+
+    from django.utils import dateformat, timezone
+
+    keyworker = world.locality_users[Role.RECOVERY_WORKER]
+    last_day = timezone.localdate() + datetime.timedelta(days=30)
+    do_add_keyworker(acting_user=world.team_manager, case=world.case, user=keyworker,
+                     until=last_day)
+    said = f"the end of {dateformat.format(last_day, 'j M Y')}"
+    page = _client(world.team_manager).get(
+        reverse("casenotes:case_access", args=[world.case.pk])).content.decode()
+    keyworkers = page.split('id="access-keyworkers"', 1)[1].split("</table>", 1)[0]
+    assert "T" + said[1:] in keyworkers
+    history = page.split('id="access-history"', 1)[1]
+    assert f"<ins>{said}</ins>" in history and "+00:00" not in history
+    ellie = world.people["ellie"]
+    history = _client(world.social_worker).get(
+        reverse("casenotes:case_history", args=[world.case.pk])).content.decode()
+    assert f"<ins>{dateformat.format(ellie.date_of_birth, 'j M Y')}</ins>" in history
+    assert ellie.date_of_birth.isoformat() not in history
