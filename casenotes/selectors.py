@@ -62,6 +62,8 @@ def caseload(user):
     for case in cases:
         access = accesses.get(case.pk)
         case.emergency_access = bool(access and access.is_break_glass)
+        # Handed over to another team: readable for a while, nothing can be added.
+        case.read_only = bool(access and not access.is_break_glass and not access.can_contribute)
     record(actor=actor_for(user), action=AuditAction.CASELOAD_VIEWED, object_type="caseload",
            reason=f"{len(cases)} cases listed")
     return cases

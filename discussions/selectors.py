@@ -135,14 +135,25 @@ def schedule_form(user, team: Team, cases) -> dict:
     return {"team": team}
 
 
-def agenda_candidates(user, discussion: Discussion) -> list:
-    """The open cases `user` may see that are not yet on the agenda, by family name, to
-    add one: an audited read, like the schedule form."""
+def agenda_cases(user):
+    """The open cases `user` works on (may add to), by family name: what an agenda can
+    be chosen from. A case they may only read (a team's read-only hand-over) or opened
+    in an emergency is not offered, as the actions would refuse it (three queries
+    however many cases, the policy's `discussion_case_accesses`)."""
     from casenotes.models import Case
 
+    visible = list(policy.visible_cases(user, Case.objects.filter(status=Case.Status.OPEN)))
+    accesses = policy.discussion_case_accesses(user, visible)
+    workable = [case.pk for case in visible
+                if accesses.get(case.pk) is not None and accesses[case.pk].can_contribute]
+    return Case.objects.filter(pk__in=workable).order_by("family_name", "reference")
+
+
+def agenda_candidates(user, discussion: Discussion) -> list:
+    """The open cases `user` works on that are not yet on the agenda, by family name,
+    to add one: an audited read, like the schedule form."""
     on_agenda = discussion.items.values("case_id")
-    cases = list(policy.visible_cases(user, Case.objects.filter(status=Case.Status.OPEN))
-                 .exclude(pk__in=on_agenda).order_by("family_name", "reference"))
+    cases = list(agenda_cases(user).exclude(pk__in=on_agenda))
     shown = [c.pk for c in cases]
     record(actor=actor_for(user), action=AuditAction.CASE_FORM_VIEWED,
            object_type="discussion", object_id=discussion.pk,

@@ -11,7 +11,6 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from casenotes.models import Case
 from casenotes.permissions import Action, NotFound, _as_id, policy
 from casenotes.views.notes import _add_action_errors
 from discussions import actions, selectors
@@ -38,8 +37,7 @@ def _members(team):
 @require_http_methods(["GET", "POST"])
 def schedule(request, team_id):
     team = policy.access_team(request.user, team_id, Action.SCHEDULE_DISCUSSION)
-    cases = policy.visible_cases(request.user, Case.objects.filter(status=Case.Status.OPEN)) \
-        .order_by("family_name", "reference")
+    cases = selectors.agenda_cases(request.user)
     members = _members(team)
     if request.method == "POST":
         form = ScheduleForm(request.POST, cases=cases, members=members)

@@ -45,8 +45,9 @@ def _sensitivity_hints(access, members) -> dict:
     return hints
 
 
-# Action errors are keyed by model field; the form shows the date error on its day box.
-_FORM_FIELD = {"occurred_at": "occurred_day", "date_of_birth": "birth_day"}
+# Action errors are keyed by model field; the form shows a date error on its (first) date box.
+_FORM_FIELD = {"occurred_at": "occurred_day", "date_of_birth": "birth_day",
+               "scheduled_for": "date"}
 
 logger = logging.getLogger(__name__)
 

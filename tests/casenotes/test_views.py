@@ -11,8 +11,10 @@ from audit.models import AuditAction, AuditEvent, Outcome
 from casenotes.actions import (
     do_close_case,
     do_create_note,
+    do_decide_transfer,
     do_finalise_note,
     do_open_break_glass,
+    do_request_transfer,
     do_update_draft,
 )
 from casenotes.models import Addendum, CaseNote
@@ -623,3 +625,21 @@ def test_the_author_shares_and_unshares_a_sealed_note_from_its_readers_page(worl
     assert list(note.readers.all()) == []
     unshared = AuditEvent.objects.filter(action=AuditAction.SEALED_UNSHARED).latest("id")
     assert unshared.reason == f"from {reader.username}"
+
+
+def _logged_in(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_a_case_handed_over_is_marked_read_only_on_the_old_teams_caseload(world):
+    transfer = do_request_transfer(acting_user=world.team_manager, case=world.case,
+                                   to_team=world.locality_team, reason="Stepping down.")
+    do_decide_transfer(acting_user=world.locality_users[Role.TEAM_MANAGER], transfer=transfer,
+                       accept=True, reason="Agreed at the step-down meeting.")
+    assert f'id="read-only-{world.case.pk}"' in _logged_in(world.social_worker).get("/").content.decode()
+    receiving = _logged_in(world.locality_users[Role.SOCIAL_WORKER]).get("/").content.decode()
+    assert world.case.reference in receiving and 'id="read-only-' not in receiving

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditAction, AuditEvent
-from casenotes.actions import do_add_keyworker
+from casenotes.actions import do_add_keyworker, do_decide_transfer, do_request_transfer
 from discussions import actions
 from discussions.models import AgreedAction, Discussion, KeptText, Section
 from teams.models import Role
@@ -403,3 +403,25 @@ def test_only_the_manager_adds_to_the_agenda_and_only_before_the_start(world):
     page = client_for(world.team_manager).get(add_url).content.decode()
     assert "The agenda can only be changed before the discussion starts." in page
     assert 'name="case"' not in page
+
+
+def test_a_past_date_is_shown_on_the_date_field_and_a_handed_over_case_is_not_offered(world):
+    manager = client_for(world.team_manager)
+    url = reverse("discussions:schedule", args=[world.fs_team.pk])
+    yesterday = timezone.localdate() - datetime.timedelta(days=1)
+    response = manager.post(url, {"date": yesterday.strftime("%d/%m/%Y"), "time": "10:00",
+                                  "cases": [world.case.pk]})
+    assert response.status_code == 400
+    assert [str(e) for e in response.context["form"]["date"].errors] == [
+        "The discussion must be today or later."]
+    assert 'id="id_date-error"' in response.content.decode()  # marked on the field itself
+
+    # The team hands the Harper case over to the locality team: read-only for a while.
+    transfer = do_request_transfer(acting_user=world.team_manager, case=world.case,
+                                   to_team=world.locality_team, reason="Stepping down.")
+    do_decide_transfer(acting_user=world.locality_users[Role.TEAM_MANAGER], transfer=transfer,
+                       accept=True, reason="Agreed at the step-down meeting.")
+    page = manager.get(url)
+    assert world.case.reference not in page.content.decode()
+    assert [c.pk for c in page.context["form"].fields["cases"].queryset] == []
+
