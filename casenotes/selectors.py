@@ -69,6 +69,17 @@ def caseload(user):
     return cases
 
 
+def unfinished_drafts(case: Case) -> list[tuple[str, int]]:
+    """Who has unfinished drafts on `case`, and how many (for its manager, before
+    closing it: a closed case takes no more notes). Names and counts only, never a
+    draft's type or text; read under the page's own entry."""
+    authors = (CaseNote.objects.filter(case=case, state=CaseNote.State.DRAFT)
+               .values("author__first_name", "author__last_name", "author__username")
+               .annotate(drafts=Count("pk")).order_by("author__last_name", "author__first_name"))
+    return [(f"{a['author__first_name']} {a['author__last_name']}".strip()
+             or a["author__username"], a["drafts"]) for a in authors]
+
+
 def my_drafts(user, cases: list[Case]) -> list[CaseNote]:
     """The user's own unfinished drafts on the open cases of their caseload, most
     recently saved first (one query; read with the caseload, whose entry records it)."""

@@ -195,10 +195,11 @@ def case_manage(request, case_id):
         basis_form.is_valid()
         basis_form.add_error(None, "Choose what to change, then use its button.")
     refused = request.method == "POST"
+    can_close = case.is_open and policy.can(request.user, Action.CLOSE_CASE, access)
     return render(request, "casenotes/case_manage.html", {
         **selectors.case_form(access, "case management form"),
-        "basis_form": basis_form, "close_form": close_form,
-        "can_close": case.is_open and policy.can(request.user, Action.CLOSE_CASE, access),
+        "basis_form": basis_form, "close_form": close_form, "can_close": can_close,
+        "unfinished_drafts": selectors.unfinished_drafts(case) if can_close else [],
     }, status=400 if refused else 200)
 
 

@@ -232,6 +232,11 @@ def note_edit(request, case_id, note_id):
                                    "Add an addendum to correct or add to it.")
             return redirect("casenotes:note_detail", case_id=access.case.pk, note_id=note.pk)
         policy.access_note(access, note_id, Action.EDIT_NOTE)  # records the denial, raises 404
+    if request.method == "GET" and not access.case.is_open:
+        # Not an editor that could never save: the draft as it stands, and why.
+        messages.info(request, "This case is closed. Drafts on it can no longer be changed "
+                               "or finalised, and are not part of the record.")
+        return redirect("casenotes:note_detail", case_id=access.case.pk, note_id=note.pk)
     form_data = selectors.note_form(access, note)
     readers = form_data.readers
     conflict = status = None

@@ -144,3 +144,28 @@ def test_closing_the_case_from_the_page_is_final_and_confirmed(world):
     again = client.post(_manage(world), {"intent": "legal_basis", "category": C.CHILD_IN_NEED})
     assert again.status_code in (400, 404)
     assert Case.objects.get(pk=world.case.pk).category == C.CHILD_PROTECTION_PLAN
+
+
+def test_closing_warns_who_has_unfinished_drafts_and_a_closed_cases_draft_opens_read_only(world):
+    worker, probation = world.social_worker, world.user(Role.PROBATION_OFFICER)
+    draft = world.draft(worker, body="Half a visit note (marker D-41).")
+    world.draft(worker)
+    world.draft(probation)
+    world.standard_note(probation)  # finished: not listed
+    manager = _client(world.team_manager)
+    page = manager.get(_manage(world)).content.decode()
+    warning = page.split('id="unfinished-drafts"', 1)[1].split("</div>", 1)[0]
+    assert f"<li>{probation.get_full_name()}: 1 draft</li>" in warning
+    assert f"<li>{worker.get_full_name()}: 2 drafts</li>" in warning
+    assert "D-41" not in page and "Home visit" not in warning  # names and counts only
+
+    do_close_case(acting_user=world.team_manager, case=world.case)
+    assert 'id="unfinished-drafts"' not in manager.get(_manage(world)).content.decode()
+    author = _client(worker)
+    response = author.get(reverse("casenotes:note_edit", args=[world.case.pk, draft.pk]),
+                          follow=True)
+    assert response.redirect_chain[-1][0] == reverse("casenotes:note_detail",
+                                                     args=[world.case.pk, draft.pk])
+    html = response.content.decode()
+    assert "This case is closed. Drafts on it can no longer be changed or finalised" in html
+    assert "D-41" in html  # the author still reads what they wrote
