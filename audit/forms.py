@@ -14,12 +14,23 @@ _DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y", "%d %m %Y"]
 EARLIEST = datetime.date(2000, 1, 1)
 
 
+#: The access log's actions in the groups they are numbered in (`AuditAction`), for a
+#: list a person can find one in.
+_ACTION_GROUPS = {
+    1: "Signing in and out", 2: "Reading case data", 3: "Writing notes",
+    4: "Changing cases and families", 5: "Organisation, membership and access",
+    6: "Refusals", 7: "Reading the access log", 8: "Group case discussions",
+}
+
+
 class LogSearchForm(forms.Form):
     user = forms.CharField(required=False, max_length=150, label="User name")
     case = forms.CharField(required=False, max_length=200, label="Case reference or person's name")
     action = forms.TypedChoiceField(
         required=False, coerce=int, empty_value=None,
-        choices=[("", "Any action")] + [(a.value, a.label) for a in AuditAction],
+        choices=[("", "Any action")] + [
+            (group, [(a.value, a.label) for a in AuditAction if a.value // 100 == hundreds])
+            for hundreds, group in _ACTION_GROUPS.items()],
         error_messages={"invalid_choice": "Choose an action from the list."})
     outcome = forms.ChoiceField(required=False, choices=[("", "Allowed or denied")] + list(
         Outcome.choices), error_messages={"invalid_choice": "Choose allowed or denied."})

@@ -6,7 +6,7 @@ acted); note bodies only through the explicit subject access request.
 """
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -76,6 +76,7 @@ def _with_references(entries: list[AuditEvent]) -> list[AuditEvent]:
     from django.contrib.auth import get_user_model
 
     from casenotes.models import Case, Person
+    from casenotes.permissions import ACTION_LABELS
     from teams.models import Team
 
     references = dict(Case.objects.filter(pk__in={e.case_id for e in entries if e.case_id})
@@ -83,12 +84,16 @@ def _with_references(entries: list[AuditEvent]) -> list[AuditEvent]:
     named = {"person": (Person, "full_name"), "user": (get_user_model(), "username"),
              "team": (Team, "name")}
     names = {}
-    for object_type, (model, field) in named.items():
+    for object_type, (model, column) in named.items():
         ids = {int(e.object_id) for e in entries
                if e.object_type == object_type and e.object_id.isdigit()}
         if ids:
-            names[object_type] = dict(model.objects.filter(pk__in=ids).values_list("pk", field))
+            names[object_type] = dict(model.objects.filter(pk__in=ids).values_list("pk", column))
     for entry in entries:
+        # A refusal records what was tried as the policy names it; say it in words.
+        tried = (ACTION_LABELS.get(entry.reason) if entry.action == AuditAction.ACCESS_DENIED
+                 else None)
+        entry.reason_text = f"Tried to {tried}" if tried else entry.reason
         entry.case_reference = references.get(entry.case_id, "")
         entry.object_name = (names.get(entry.object_type, {}).get(int(entry.object_id), "")
                              if entry.object_id.isdigit() else "")
@@ -166,6 +171,26 @@ _CASE_READS = [AuditAction.CASE_VIEWED, AuditAction.NOTE_VIEWED, AuditAction.LIV
                AuditAction.ADMIN_CASE_DATA_VIEWED]
 
 
+@dataclass
+class OutOfHours:
+    """The reads one person made of one case on one day outside working hours."""
+
+    actor_id: int | None
+    actor_label: str
+    case_id: int | None
+    first: datetime.datetime
+    last: datetime.datetime
+    entry_ids: list[int] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+
+    def add(self, entry: AuditEvent, local: datetime.datetime) -> None:
+        self.entry_ids.append(entry.pk)
+        self.first, self.last = min(self.first, local), max(self.last, local)
+        what = entry.get_action_display().lower()
+        if what not in self.actions:
+            self.actions.append(what)
+
+
 def alerts(user, *, days: int = 7) -> dict:
     """Patterns IG should look at, over the last `days`: emergency access (off the
     caseload), many distinct cases in one hour, case access outside working hours, and
@@ -183,13 +208,30 @@ def alerts(user, *, days: int = 7) -> dict:
     )
     start, end = settings.IG_WORKING_HOURS
     reads = recent.filter(action__in=_CASE_READS).order_by("-occurred_at")
-    out_of_hours = []
-    for entry in reads.only("id", "occurred_at", "actor_label", "case_id", "action")[:5000]:
+    # One line per person, case and day, not per entry: an evening's work on one
+    # family is one thing to look at, however many pages it took.
+    groups: dict[tuple, OutOfHours] = {}
+    for entry in reads.only("id", "occurred_at", "actor_id", "actor_label", "case_id",
+                            "action")[:5000]:
         local = timezone.localtime(entry.occurred_at)
         if local.weekday() >= 5 or not start <= local.hour < end:
-            out_of_hours.append(entry)
-            if len(out_of_hours) >= 200:
-                break
+            key = (entry.actor_id, entry.actor_label, entry.case_id, local.date())
+            group = groups.get(key)
+            if group is None:
+                if len(groups) >= 200:
+                    continue
+                group = groups[key] = OutOfHours(actor_id=entry.actor_id,
+                                                 actor_label=entry.actor_label,
+                                                 case_id=entry.case_id, first=local, last=local)
+            group.add(entry, local)
+    out_of_hours = list(groups.values())
+    from casenotes.models import Case
+
+    references = dict(Case.objects.filter(
+        pk__in={g.case_id for g in out_of_hours} | {e.case_id for e in off_caseload}
+    ).values_list("pk", "reference"))
+    for item in [*out_of_hours, *off_caseload]:
+        item.case_reference = references.get(item.case_id, "")
     denied = list(
         recent.filter(outcome=Outcome.DENIED)
         .annotate(hour=TruncHour("occurred_at"))

@@ -83,6 +83,34 @@ class Action(enum.StrEnum):
     JOIN_DISCUSSION = "join_discussion"  # the team's members
 
 
+#: What each action is, as the access log's readers say it ("Tried to …" on a refusal).
+ACTION_LABELS = {
+    Action.LIST_CASES: "list cases",
+    Action.VIEW_CASE: "open a case",
+    Action.ADD_NOTE: "add a note",
+    Action.ADD_PERSON: "add or change a family member",
+    Action.CLOSE_CASE: "close a case",
+    Action.VIEW_NOTE: "open a note",
+    Action.EDIT_NOTE: "change a draft note",
+    Action.FINALISE_NOTE: "finalise a note",
+    Action.AMEND_NOTE: "add an addendum",
+    Action.VIEW_TEAM: "open a team's page",
+    Action.CREATE_CASE: "open a new case",
+    Action.MANAGE_ORGANISATION: "manage agencies, teams or accounts",
+    Action.MANAGE_CASE_ACCESS: "manage who may see a case",
+    Action.DECIDE_TRANSFER: "decide a transfer",
+    Action.SHARE_NOTE: "change who may read a sealed note",
+    Action.VIEW_NOTE_HISTORY: "open a note's history",
+    Action.EXPORT_CASE: "download a case record",
+    Action.SEARCH: "search",
+    Action.BREAK_GLASS: "open emergency access",
+    Action.REVIEW_BREAK_GLASS: "review emergency access",
+    Action.SCHEDULE_DISCUSSION: "schedule a group case discussion",
+    Action.RUN_DISCUSSION: "run a group case discussion",
+    Action.JOIN_DISCUSSION: "join a group case discussion",
+}
+
+
 class Source(enum.StrEnum):
     """Why someone has access to a case (shown to the team manager)."""
 

@@ -98,16 +98,17 @@ class NoteFormData:
     members: list[Membership]
 
 
-def note_form(access: CaseAccess, note: CaseNote | None = None) -> NoteFormData:
+def note_form(access: CaseAccess, note: CaseNote | None = None, *,
+              page: str = "") -> NoteFormData:
     """The note form's data (the allocated team's members, who a sealed note can be
     shared with). Opening the form reads the family's names, so it is audited like any
-    read of case data."""
+    read of case data; `page` names a page other than the note form that shows it."""
     members = team_members(access.case.allocated_team)
     readers = get_user_model().objects.filter(pk__in=[m.user_id for m in members]).exclude(
         pk=access.user.pk).order_by("first_name", "last_name")
     record(actor=access.actor, action=AuditAction.NOTE_FORM_VIEWED,
            object_type="note" if note else "case", object_id=note.pk if note else access.case.pk,
-           case_id=access.case.pk)
+           case_id=access.case.pk, reason=page)
     return NoteFormData(readers=readers, members=members)
 
 

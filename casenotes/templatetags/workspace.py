@@ -17,3 +17,9 @@ def get_item(mapping, key):
 def ends(moment) -> str:
     """When access ends, as people say it (`rules.moment_text`): `{{ g.expires_at|ends }}`"""
     return moment_text(moment) if isinstance(moment, datetime.datetime) else ""
+
+
+@register.filter
+def is_group(choice_label) -> bool:
+    """Is this choice a group of choices (a select's optgroup)? `{% if text|is_group %}`"""
+    return isinstance(choice_label, list | tuple)

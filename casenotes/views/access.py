@@ -302,7 +302,7 @@ def note_history(request, case_id, note_id):
 def note_readers(request, case_id, note_id):
     access = policy.access_case(request.user, case_id)
     note = policy.access_note(access, note_id, Action.SHARE_NOTE)
-    readers = selectors.note_form(access, note).readers
+    readers = selectors.note_form(access, note, page="who may read this sealed note").readers
     form = ShareForm(request.POST if request.method == "POST" else None, readers_queryset=readers,
                      initial={"readers": list(note.readers.all())})
     if request.method == "POST" and form.is_valid():

@@ -735,7 +735,7 @@ def test_alerts_list_emergency_access_many_cases_out_of_hours_and_denied_bursts(
 
     off = list_items(response, "alerts-off-caseload")
     assert len(off) == 1 and outsider.username in off[0]
-    assert f"case {world.case.pk}: Out-of-hours duty" in off[0]
+    assert f"{world.case.reference}: Out-of-hours duty" in off[0]
     assert reverse("audit:break_glass_review", args=[grant.pk]) in response.content.decode()
 
     many = list_items(response, "alerts-many-cases")
@@ -743,11 +743,12 @@ def test_alerts_list_emergency_access_many_cases_out_of_hours_and_denied_bursts(
         assert any(outsider.username in item and item.endswith(": 2 cases") for item in many)
     assert not any(probation.username in item for item in many)  # 2 cases, not in one hour
 
-    late_ids = [e.pk for e in response.context["out_of_hours"]]
+    late_ids = [pk for g in response.context["out_of_hours"] for pk in g.entry_ids]
     assert late.pk in late_ids and saturday_read.pk in late_ids and daytime.pk not in late_ids
     out = list_items(response, "alerts-out-of-hours")
     late_text = f"{timezone.localtime(late.occurred_at):%a %-d %b} 23:30 — {probation.username}"
-    assert any(item.startswith(late_text) and "(case viewed)" in item for item in out), out
+    assert any(item.startswith(late_text) and f"{world.case.reference}: 1 entry (case viewed)"
+               in item for item in out), out
 
     denied = list_items(response, "alerts-denied")
     assert any(bursting.username in item and item.endswith(": 3 refused") for item in denied)
@@ -768,3 +769,46 @@ def test_entries_about_a_person_an_account_or_a_team_name_them(world, ig_client)
     assert objects == ["person 987654", "note 999", f"{team.name}team {team.pk}",
                        f"{worker.username}user {worker.pk}",
                        f"{ellie.full_name}person {ellie.pk}"]
+
+
+def test_out_of_hours_reads_are_one_line_per_person_case_and_day(world, ig_client, settings):
+    settings.IG_WORKING_HOURS = (8, 18)
+    probation = world.user(Role.PROBATION_OFFICER)
+    day = _last_weekday_before(timezone.localdate())
+    reads = [read_at(local_moment(day, 22, minute), probation, world.case) for minute in (5, 40)]
+    reads.append(read_at(local_moment(day, 23, 10), probation, world.case))
+    other = read_at(local_moment(day, 22, 30), probation, world.other_case)
+    response = ig_client.get(reverse("audit:alerts"))
+    groups = response.context["out_of_hours"]
+    assert sorted(sorted(g.entry_ids) for g in groups) == sorted(
+        [sorted(r.pk for r in reads), [other.pk]])
+    out = list_items(response, "alerts-out-of-hours")
+    assert any(f"22:05–23:10 — {probation.username}, {world.case.reference}: 3 entries "
+               "(case viewed)" in item for item in out), out
+
+
+def test_a_refusal_says_what_was_tried_and_actions_are_listed_in_their_groups(
+        world, ig_client, activity):
+    response, _ = search(ig_client, outcome="denied")
+    detail = [row[6] for row in table_rows(response, "entries")]
+    assert detail and all(d.startswith("Tried to open a case") for d in detail), detail
+    page = response.content.decode()
+    assert '<optgroup label="Reading case data">' in page
+    assert '<optgroup label="Refusals">' in page
+    # Still chosen and searched by its number.
+    response, found = search(ig_client, action=str(AuditAction.ACCESS_DENIED.value))
+    assert f'<option value="{AuditAction.ACCESS_DENIED.value}" selected>' in response.content.decode()
+    assert activity["denied"].pk in found
+
+
+def test_opening_who_may_read_a_sealed_note_is_recorded_as_that_page(world):
+    author = world.user(Role.DA_VICTIM_WORKER)
+    note = world.sealed_note(author)
+    client = Client()
+    client.force_login(author)
+    watch = AuditWatch()
+    assert client.get(reverse("casenotes:note_readers",
+                              args=[world.case.pk, note.pk])).status_code == 200
+    entry = watch.one(AuditAction.NOTE_FORM_VIEWED)
+    assert (entry.object_type, entry.object_id, entry.reason) == (
+        "note", str(note.pk), "who may read this sealed note")
