@@ -82,7 +82,8 @@ class ActionForm(forms.Form):
 
     def __init__(self, *args, owners, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = get_user_model().objects.filter(pk__in=[u.pk for u in owners])
+        self.fields["owner"].queryset = get_user_model().objects.filter(
+            pk__in=[u.pk for u in owners]).order_by("first_name", "last_name", "username")
         self.fields["owner"].label_from_instance = _person
 
 

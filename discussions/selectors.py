@@ -3,6 +3,7 @@
 Every agenda item is shown to a participant in full only if they may see its case
 (policy.discussion_case_access); otherwise its reference alone."""
 
+import datetime
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
@@ -93,14 +94,33 @@ class Attendee:
     stretches: list = field(default_factory=list)  # (joined_at, left_at or None)
 
 
+#: Time out of the room that does not break a stretch: a reload, a dropped connection,
+#: a second tab closed.
+ATTENDANCE_GAP = datetime.timedelta(minutes=5)
+
+
 def attendance(discussion: Discussion) -> list[Attendee]:
-    """Who has been in the room, once each (a reload or a second tab starts a new
-    stretch, not a new person), in the order they first joined."""
+    """Who has been in the room, once each, in the order they first joined, with their
+    stretches in it: overlapping ones (two tabs) and ones apart by less than
+    `ATTENDANCE_GAP` (a reload) are one. Once the meeting has started, only those whose
+    time in the room overlaps it are listed (`was_present`): reading the agenda
+    beforehand is not attending."""
+    from discussions.actions import was_present
+
     people: dict[int, Attendee] = {}
     for stint in discussion.attendance.order_by("joined_at", "pk"):
+        if discussion.started_at is not None and not was_present(discussion, stint):
+            continue
         person = people.setdefault(stint.user_id, Attendee(
             stint.display_name, stint.role_label, stint.agency_label, stint.was_invited))
         person.was_invited |= stint.was_invited
+        if person.stretches:
+            joined, left = person.stretches[-1]
+            if left is None or stint.joined_at - left <= ATTENDANCE_GAP:
+                # Still in the room (None: open) until the later of the two ends.
+                ends = None if left is None or stint.left_at is None else max(left, stint.left_at)
+                person.stretches[-1] = (joined, ends)
+                continue
         person.stretches.append((stint.joined_at, stint.left_at))
     return list(people.values())
 

@@ -426,17 +426,40 @@ def test_the_filed_record_names_only_those_in_the_room_once_the_meeting_had_star
     assert present.count(sw.get_full_name()) == 1
 
 
-def test_the_room_lists_each_person_once_with_each_of_their_stretches(world):
-    discussion = started(world)
-    sw = world.social_worker
+def test_the_room_lists_each_person_once_with_reloads_as_one_stretch_and_not_early_readers(world):
+    discussion = schedule(world)
+    sw, probation = world.social_worker, world.user(Role.PROBATION_OFFICER)
+    # Probation reads the agenda before the start, and leaves: listed until it starts.
+    actions.do_join_discussion(acting_user=probation, discussion=discussion, channel_name="early")
+    actions.do_leave_discussion(channel_name="early")
+    assert [p.display_name for p in selectors.attendance(discussion)] == [probation.get_full_name()]
+    discussion = actions.do_start_discussion(acting_user=world.team_manager, discussion=discussion)
+    assert selectors.attendance(discussion) == []  # reading the agenda is not attending
+
     for channel in ("first", "second"):  # a reload: the last tab closes, a new one opens
         actions.do_join_discussion(acting_user=sw, discussion=discussion, channel_name=channel)
         actions.do_leave_discussion(channel_name=channel)
     actions.do_join_discussion(acting_user=sw, discussion=discussion, channel_name="third")
-    assert Attendance.objects.filter(discussion=discussion, user=sw).count() == 3
+    stints = list(Attendance.objects.filter(discussion=discussion, user=sw).order_by("joined_at", "pk"))
+    assert len(stints) == 3
     [person] = selectors.attendance(discussion)
-    assert person.display_name == sw.get_full_name() and len(person.stretches) == 3
-    assert [left is None for _, left in person.stretches] == [False, False, True]
+    assert person.display_name == sw.get_full_name()
+    assert person.stretches == [(stints[0].joined_at, None)]  # one stretch, still in the room
+
+    # Away for longer than a reload takes: two stretches.
+    now = timezone.now()
+    Discussion.objects.filter(pk=discussion.pk).update(started_at=now - datetime.timedelta(hours=1))
+    discussion.refresh_from_db()
+    Attendance.objects.filter(discussion=discussion, user=probation).update(
+        joined_at=now - datetime.timedelta(minutes=70), left_at=now - datetime.timedelta(minutes=65))
+    for stint, (joined, left) in zip(stints[:2], [(50, 40), (39, 30)], strict=True):
+        Attendance.objects.filter(pk=stint.pk).update(
+            joined_at=now - datetime.timedelta(minutes=joined),
+            left_at=now - datetime.timedelta(minutes=left))
+    [person] = selectors.attendance(discussion)
+    assert person.stretches == [(now - datetime.timedelta(minutes=50),
+                                 now - datetime.timedelta(minutes=30)),
+                                (stints[2].joined_at, None)]
 
 
 def test_a_case_the_meeting_did_not_reach_is_taken_off_the_agenda_and_sign_off_files_the_rest(world):

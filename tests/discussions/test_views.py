@@ -3,6 +3,7 @@ saving and conflicts over a plain form, bad input re-shown with what was typed, 
 My actions, and the team and case pages that lead to them."""
 
 import datetime
+import re
 
 import pytest
 from django.test import Client
@@ -176,7 +177,10 @@ def test_sign_off_refused_shows_why_and_signed_off_record_is_locked(world):
                             text="Step up to a child protection conference.", version=1)
     done = manager.post(reverse("discussions:sign_off", args=[discussion.pk]), follow=True)
     page = done.content.decode()
-    assert "Signed off by" in page and "readonly" in page
+    assert "Signed off by" in page and "<textarea" not in page  # the record, as text
+    filed = page.split(f'id="section-{decision(discussion).pk}"', 1)[1].split("</div>", 1)[0]
+    assert "Step up to a child protection conference." in filed
+    assert 'data-now hidden' in page and "app-discussion-item--current" not in page
     note = discussion.items.get().filed_note
     assert note is not None and f"/notes/{note.pk}/" in page
     late = client_for(world.social_worker).post(
@@ -425,3 +429,10 @@ def test_a_past_date_is_shown_on_the_date_field_and_a_handed_over_case_is_not_of
     assert world.case.reference not in page.content.decode()
     assert [c.pk for c in page.context["form"].fields["cases"].queryset] == []
 
+
+
+def test_an_actions_owner_is_chosen_from_the_team_by_name(world):
+    page = client_for(world.team_manager).get(room_url(started(world))).content.decode()
+    owner_select = page.split('name="item', 1)[1].split('-owner"', 1)[1].split("</select>", 1)[0]
+    names = re.findall(r'<option value="\d+"[^>]*>([^<]+)</option>', owner_select)
+    assert len(names) == len(world.fs_members()) and names == sorted(names)
