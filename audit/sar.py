@@ -51,6 +51,11 @@ def subject_access(user, person, *, reference: str) -> dict:
     pattern = _name_pattern(others)
     notes = list(CaseNote.objects.filter(people=person).select_related("author", "author_agency")
                  .prefetch_related("people").order_by("occurred_at", "id"))
+    # Notes that name the person without being marked as about them are theirs too,
+    # for the officer to review: a visit note about a child that says what the adult did.
+    named = _named_only(case, person, exclude=[n.pk for n in notes])
+    named_ids = {n.pk for n in named}
+    notes = sorted(notes + named, key=lambda n: (n.occurred_at, n.pk))
     addenda = {}
     for addendum in Addendum.objects.filter(note__in=notes).select_related("author", "author_agency"):
         addenda.setdefault(addendum.note_id, []).append(addendum)
@@ -69,6 +74,7 @@ def subject_access(user, person, *, reference: str) -> dict:
             "body_html": body, "body": note.body,
             "third_party_names": sorted(set(names) | set(about_others), key=str.lower),
             "review": note.sensitivity != CaseNote.Sensitivity.STANDARD,
+            "named_only": note.pk in named_ids,
             "addenda": [{"created_at": a.created_at, "author": a.author.get_full_name(),
                          "agency": a.author_agency.name, "body": a.body,
                          "body_html": _marked(a.body, pattern)[0],
@@ -106,6 +112,22 @@ def subject_access(user, person, *, reference: str) -> dict:
         "accessed": accessed,
         "third_party_names": sorted(others, key=str.lower),
     }
+
+
+def _named_only(case, person, *, exclude: list[int]) -> list:
+    """The case's notes not marked as about `person` whose text, or an addendum's, names
+    them: their full name, or their first name, as whole words (not the surname alone,
+    which a family shares)."""
+    from casenotes.models import CaseNote
+
+    first = person.full_name.split()[0] if person.full_name.split() else ""
+    names = [person.full_name] + ([first] if len(first) >= 3 else [])
+    pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b", re.IGNORECASE)
+    candidates = (CaseNote.objects.filter(case=case).exclude(pk__in=exclude)
+                  .select_related("author", "author_agency")
+                  .prefetch_related("people", "addenda"))
+    return [note for note in candidates
+            if pattern.search(note.body) or any(pattern.search(a.body) for a in note.addenda.all())]
 
 
 def about_person(person_id: int, note_ids: list[str]):

@@ -169,3 +169,25 @@ def test_the_report_for_one_person_covers_their_record_not_the_rest_of_the_famil
     assert f"note {held['not_about'].pk}" not in page
     whole = ig_client.get(url).content.decode()
     assert f"note {held['not_about'].pk}" in whole
+
+
+def test_sar_includes_notes_that_name_the_person_without_being_about_them_marked_for_review(
+        world, ig_client, held):
+    ellie = world.people["ellie"]
+    names_him = world.standard_note(world.social_worker, people=[ellie],
+                                    body="Ellie said she feels safe when dean is out.")
+    in_addendum = world.standard_note(world.social_worker, people=[ellie], body="School visit.")
+    do_add_addendum(acting_user=world.social_worker, note=in_addendum,
+                    body="Later: Dean Walsh collected her.")
+    surname_only = world.standard_note(world.social_worker, people=[ellie],
+                                       body="Mrs Walsh from the school rang.")
+    page = _produce(ig_client, held["dean"]).content.decode()
+    for note in (names_him, in_addendum):
+        section = page.split(f'id="sar-note-{note.pk}"', 1)[1].split("</h3>", 1)[0]
+        assert "Names them: not marked as about them" in section
+    about = page.split(f'id="sar-note-{held["about"].pk}"', 1)[1].split("</h3>", 1)[0]
+    assert "Names them" not in about  # recorded as about him
+    assert f'id="sar-note-{surname_only.pk}"' not in page  # a family shares a surname
+    data = json.loads(_produce(ig_client, held["dean"], fmt="json").content)
+    flagged = {n["id"]: n["named_only"] for n in data["notes"]}
+    assert flagged[names_him.pk] and flagged[in_addendum.pk] and not flagged[held["about"].pk]
