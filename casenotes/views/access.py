@@ -66,13 +66,18 @@ def lead_allocate(request, case_id):
     access = policy.access_case(request.user, case_id, Action.MANAGE_CASE_ACCESS)
     form = LeadForm(request.POST, members=_members_queryset(access.case))
     if form.is_valid():
+        lead = form.cleaned_data["lead"]
+        already = access.case.lead_practitioner_id == lead.pk
         try:
-            actions.do_allocate_lead(acting_user=request.user, case=access.case,
-                                     lead=form.cleaned_data["lead"])
+            actions.do_allocate_lead(acting_user=request.user, case=access.case, lead=lead)
         except ValidationError as error:
             _add_action_errors(form, error)
         else:
-            messages.success(request, "Lead practitioner allocated.")
+            if already:
+                messages.info(request, f"{lead.get_full_name() or lead.get_username()} is "
+                                       "already the lead practitioner. Nothing was changed.")
+            else:
+                messages.success(request, "Lead practitioner allocated.")
             return redirect("casenotes:case_access", case_id=access.case.pk)
     return _access_page(request, access, lead_form=form, status=400)
 

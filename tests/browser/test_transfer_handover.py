@@ -97,7 +97,10 @@ def test_transfer_hands_over_read_only_then_access_ends(world, live_site, open_p
     expect(rpage.locator("#transfer-reason")).to_have_text(TRANSFER_REASON)
 
     rpage.get_by_role("radio", name="Accept the case").check()
-    rpage.get_by_label("Reason for your decision").fill(DECISION_REASON)
+    reason = rpage.get_by_label("Reason for your decision")
+    # The form says the reason is needed before it is refused for want of one.
+    expect(reason).to_have_accessible_description(re.compile("^Needed whether you accept or reject"))
+    reason.fill(DECISION_REASON)
     rpage.get_by_role("button", name="Send decision").click()
 
     expect(rpage).to_have_url(re.compile(rf"/cases/{case.pk}/access/$"))

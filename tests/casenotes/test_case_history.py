@@ -90,3 +90,17 @@ def test_dates_are_shown_as_people_say_them_and_an_end_date_as_the_end_of_that_d
         reverse("casenotes:case_history", args=[world.case.pk])).content.decode()
     assert f"<ins>{dateformat.format(ellie.date_of_birth, 'j M Y')}</ins>" in history
     assert ellie.date_of_birth.isoformat() not in history
+
+
+def test_allocating_the_lead_who_already_leads_says_nothing_changed(world):
+    manager = _client(world.team_manager)
+    url = reverse("casenotes:lead_allocate", args=[world.case.pk])
+    versions = world.case.history.count()
+    page = manager.post(url, {"lead": world.social_worker.pk}, follow=True).content.decode()
+    assert f"{world.social_worker.get_full_name()} is already the lead practitioner. " \
+           "Nothing was changed." in page
+    assert "Lead practitioner allocated." not in page
+    assert world.case.history.count() == versions
+    new_lead = world.user(Role.SOCIAL_WORKER, 1)
+    page = manager.post(url, {"lead": new_lead.pk}, follow=True).content.decode()
+    assert "Lead practitioner allocated." in page
