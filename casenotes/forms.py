@@ -86,6 +86,11 @@ class NoteForm(forms.Form):
         self.fields["readers"].queryset = readers_queryset
         self.fields["readers"].label_from_instance = lambda u: u.get_full_name() or u.username
 
+    @property
+    def moment_in_future(self) -> bool:
+        """The date and time together are in the future: both parts are marked."""
+        return FUTURE_MESSAGE in self.errors.get("occurred_day", [])
+
     def clean(self):
         cleaned = super().clean()
         parts = date_parts(cleaned, "occurred")

@@ -117,7 +117,7 @@ def caseload(request):
     discussions = discussion_selectors.coming_up(request.user)
     return render(request, "casenotes/caseload.html", {
         "cases": cases, "discussions": discussions, "drafts": selectors.my_drafts(request.user, cases),
-        "running": [d for d in discussions if d.status == d.Status.IN_PROGRESS]})
+        "running": [d for d in discussions if d.status == d.Status.IN_PROGRESS], "nav": "caseload"})
 
 
 @login_required

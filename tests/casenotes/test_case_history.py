@@ -104,3 +104,13 @@ def test_allocating_the_lead_who_already_leads_says_nothing_changed(world):
     new_lead = world.user(Role.SOCIAL_WORKER, 1)
     page = manager.post(url, {"lead": new_lead.pk}, follow=True).content.decode()
     assert "Lead practitioner allocated." in page
+
+
+def test_a_refused_access_change_is_summarised_at_the_top_of_the_page(world):
+    response = _client(world.team_manager).post(
+        reverse("casenotes:keyworker_add", args=[world.case.pk]), {"user": "", "until": "31/02/2027"})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert html.index('class="govuk-error-summary"') < html.index("<h1")
+    assert html.count('class="govuk-error-summary"') == 1
+    assert "<title>Error: " in html

@@ -643,3 +643,25 @@ def test_a_case_handed_over_is_marked_read_only_on_the_old_teams_caseload(world)
     assert f'id="read-only-{world.case.pk}"' in _logged_in(world.social_worker).get("/").content.decode()
     receiving = _logged_in(world.locality_users[Role.SOCIAL_WORKER]).get("/").content.decode()
     assert world.case.reference in receiving and 'id="read-only-' not in receiving
+
+
+def test_the_menu_marks_my_caseload_as_the_current_page_on_the_caseload(world):
+    html = _logged_in(world.social_worker).get("/").content.decode()
+    assert 'href="/" aria-current="page">My caseload</a>' in html
+    html = _logged_in(world.social_worker).get(reverse("casenotes:search")).content.decode()
+    assert 'href="/" aria-current="page">' not in html
+
+
+def test_a_note_dated_in_the_future_marks_its_date_and_its_time(world):
+    tomorrow = timezone.localtime() + datetime.timedelta(days=1)
+    response = _logged_in(world.social_worker).post(
+        reverse("casenotes:note_create", args=[world.case.pk]),
+        _note_post(occurred_day=str(tomorrow.day), occurred_month=str(tomorrow.month),
+                   occurred_year=str(tomorrow.year)))
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "The date and time this happened must be in the past." in _errors(response)
+    for name in ("occurred_day", "occurred_month", "occurred_year", "occurred_time"):
+        tag = re.search(rf'<input [^>]*name="{name}"[^>]*>', html).group(0)
+        assert "govuk-input--error" in tag, name
+    assert not CaseNote.objects.filter(case=world.case).exists()
