@@ -227,6 +227,16 @@ def transfer_list(request):
         **selectors.transfers_for(request.user), "nav": "transfers"})
 
 
+def _basis_to_review(transfer) -> str:
+    """A step down to early help leaves the case's legal basis as it was (a child in need
+    or on a plan): the receiving manager is asked to review it, not told it changed."""
+    case = transfer.case
+    if transfer.to_team.kind == Team.Kind.LOCALITY and case.category != Case.Category.EARLY_HELP:
+        return (f" Its legal basis is still {case.get_category_display().lower()}: review it "
+                "under Manage the case.")
+    return ""
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def transfer_decide(request, transfer_id):
@@ -242,7 +252,8 @@ def transfer_decide(request, transfer_id):
         else:
             if accept:
                 messages.success(request, f"{transfer.case.reference} is now with "
-                                          f"{transfer.to_team.name}. Allocate a lead practitioner.")
+                                          f"{transfer.to_team.name}. Allocate a lead practitioner."
+                                          + _basis_to_review(transfer))
                 return redirect("casenotes:case_access", case_id=transfer.case_id)
             messages.success(request, "Transfer request rejected.")
             return redirect("casenotes:transfer_list")

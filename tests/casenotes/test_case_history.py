@@ -6,7 +6,12 @@ from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditAction
-from casenotes.actions import do_add_keyworker, do_allocate_lead, do_set_specialist_agency
+from casenotes.actions import (
+    do_add_keyworker,
+    do_allocate_lead,
+    do_request_transfer,
+    do_set_specialist_agency,
+)
 from teams.models import Agency, Role
 from tests.helpers import AuditWatch
 
@@ -114,3 +119,15 @@ def test_a_refused_access_change_is_summarised_at_the_top_of_the_page(world):
     assert html.index('class="govuk-error-summary"') < html.index("<h1")
     assert html.count('class="govuk-error-summary"') == 1
     assert "<title>Error: " in html
+
+
+def test_accepting_a_step_down_to_early_help_asks_for_the_legal_basis_to_be_reviewed(world):
+    transfer = do_request_transfer(acting_user=world.team_manager, case=world.case,
+                                   to_team=world.locality_team, reason="Risk has fallen.")
+    receiving = _client(world.locality_users[Role.TEAM_MANAGER])
+    page = receiving.post(reverse("casenotes:transfer_decide", args=[transfer.pk]), {
+        "decision": "accept", "decision_reason": "Agreed at the step-down meeting."},
+        follow=True).content.decode()
+    assert (f"{world.case.reference} is now with {world.locality_team.name}. Allocate a lead "
+            "practitioner. Its legal basis is still child protection plan: review it under "
+            "Manage the case.") in page
