@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.models import AuditAction, AuditEvent
 from casenotes import actions, events, selectors
 from casenotes.forms import AddendumForm, DraftEditForm, NoteFilterForm, NoteForm, PersonFilterForm
+from casenotes.models import CaseNote
 from casenotes.permissions import Action, policy
 from discussions import selectors as discussion_selectors
 from teams.selectors import active_memberships, is_administrator, is_ig_officer
@@ -25,8 +26,18 @@ SENSITIVITY_HINTS = {
     "standard": "Everyone working on this case.",
     "agency_restricted": "Only your agency and the team manager. Others see that a note "
                          "exists, with your agency and its date, and nothing else.",
-    "sealed": "Only you and the people you name below. Others see nothing of it.",
+    "sealed": "Only you and the people you name below, not even the team manager. Others "
+              "see nothing of it.",
 }
+
+
+def _saved(request, note) -> None:
+    """Say what was saved; a sealed note no one else may read says so, and how to share."""
+    messages.success(request, "Note finalised." if note.is_final else "Draft saved.")
+    if (note.is_final and note.sensitivity == CaseNote.Sensitivity.SEALED
+            and not note.readers.exists()):
+        messages.info(request, "Only you can read this sealed note. To let others read it, "
+                               "use \"Change who may read it\" below.")
 
 def _sensitivity_hints(access, members) -> dict:
     """The hints, with who else in the case's team (`members`) is in the writer's
@@ -196,7 +207,7 @@ def note_create(request, case_id):
             except DatabaseError:
                 status = _fault(form)
             else:
-                messages.success(request, "Note finalised." if note.is_final else "Draft saved.")
+                _saved(request, note)
                 return redirect("casenotes:note_detail", case_id=access.case.pk, note_id=note.pk)
     else:
         form = NoteForm(initial=NoteForm.initial_for(), case=access.case, readers_queryset=readers)
@@ -270,7 +281,7 @@ def note_edit(request, case_id, note_id):
             except DatabaseError:
                 status = _fault(form)
             else:
-                messages.success(request, "Note finalised." if note.is_final else "Draft saved.")
+                _saved(request, note)
                 return redirect("casenotes:note_detail", case_id=access.case.pk, note_id=note.pk)
     else:
         form = DraftEditForm(initial={**NoteForm.initial_for(note), "version": note.version},

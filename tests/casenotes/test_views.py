@@ -665,3 +665,16 @@ def test_a_note_dated_in_the_future_marks_its_date_and_its_time(world):
         tag = re.search(rf'<input [^>]*name="{name}"[^>]*>', html).group(0)
         assert "govuk-input--error" in tag, name
     assert not CaseNote.objects.filter(case=world.case).exists()
+
+
+def test_finalising_a_sealed_note_no_one_else_may_read_says_so(world):
+    client = _logged_in(world.social_worker)
+    url = reverse("casenotes:note_create", args=[world.case.pk])
+    page = client.post(url, _note_post(sensitivity="sealed", intent="finalise"),
+                       follow=True).content.decode()
+    assert "Note finalised." in page
+    assert "Only you can read this sealed note." in page
+    named = client.post(url, _note_post(sensitivity="sealed", intent="finalise",
+                                        readers=[str(world.team_manager.pk)]),
+                        follow=True).content.decode()
+    assert "Note finalised." in named and "Only you can read this sealed note." not in named
