@@ -184,6 +184,13 @@ class LegalBasisForm(forms.Form):
         error_messages={"required": "Choose the legal basis.",
                         "invalid_choice": "Choose the legal basis from the list."},
     )
+    reason = forms.CharField(
+        widget=forms.Textarea, max_length=500, strip=True,
+        error_messages={"required": "Enter why the legal basis is changing, for example the "
+                                    "decision of a child protection conference.",
+                        "max_length": "The reason must be 500 characters or fewer "
+                                      "(it has %(show_value)s)."},
+    )
 
 
 class CloseCaseForm(forms.Form):

@@ -36,6 +36,10 @@ class Case(models.Model):
     family_name = models.CharField(max_length=120, validators=[no_nul])
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     category = models.CharField(max_length=40, choices=Category.choices)
+    # Why the legal basis changed to what it is, as the manager gave it (each change's
+    # reason is in the case's history, and the chronology shows it).
+    category_reason = models.CharField(max_length=500, blank=True, default="",
+                                       validators=[no_nul])
     allocated_team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="cases")
     lead_practitioner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,

@@ -219,15 +219,16 @@ def _chronology_entries(access: CaseAccess, person: Person | None) -> list[Chron
     first_team = moves[0].from_team if moves else case.allocated_team
     labels = {value: label.lower() for value, label in Case.Category.choices}
     bases = list(case.history.order_by("history_date", "history_id")
-                 .values_list("category", "history_date"))
+                 .values_list("category", "history_date", "category_reason"))
     opened_as = bases[0][0] if bases else case.category
     entries.append(ChronologyEntry(
         day=case.opened_on, at=None, _order=0,
         what=f"Case opened ({labels.get(opened_as, opened_as)}), allocated to {first_team.name}"))
     entries += [ChronologyEntry(day=timezone.localdate(when), at=when,
                                 what=f"Legal basis changed from {labels.get(before, before)} "
-                                     f"to {labels.get(after, after)}")
-                for (before, _), (after, when) in itertools.pairwise(bases) if after != before]
+                                     f"to {labels.get(after, after)}" + (f": {why}" if why else ""))
+                for (before, _, _), (after, when, why) in itertools.pairwise(bases)
+                if after != before]
     entries += [ChronologyEntry(day=timezone.localdate(move.decided_at), at=move.decided_at,
                                 what=f"Case transferred from {move.from_team.name} to {move.to_team.name}")
                 for move in moves]
@@ -536,7 +537,8 @@ def _display(version, field):
 
 
 _CASE_FIELDS = {"reference": "Reference", "family_name": "Family name", "status": "Status",
-                "category": "Category", "allocated_team": "Allocated team",
+                "category": "Category", "category_reason": "Why the legal basis changed",
+                "allocated_team": "Allocated team",
                 "lead_practitioner": "Lead practitioner", "opened_on": "Opened",
                 "closed_on": "Closed"}
 _PERSON_FIELDS = {"full_name": "Name", "date_of_birth": "Date of birth",

@@ -79,7 +79,7 @@ def do_allocate_lead(*, acting_user, case: Case, lead) -> Case:
 
 
 @transaction.atomic
-def do_change_legal_basis(*, acting_user, case: Case, category: str) -> Case:
+def do_change_legal_basis(*, acting_user, case: Case, category: str, reason: str = "") -> Case:
     """The case's team manager records a new legal basis (a child protection plan made
     or ended, say); the case's history keeps every one, and the chronology shows it."""
     case, access = _managed_case(acting_user, case)
@@ -92,6 +92,7 @@ def do_change_legal_basis(*, acting_user, case: Case, category: str) -> Case:
         raise ValidationError({"category": f"The legal basis is already {labels[category].lower()}."})
     before = case.get_category_display()
     case.category = category
+    case.category_reason = (reason or "").strip()
     case.full_clean(exclude=["allocated_team", "lead_practitioner"])
     case._history_user = acting_user
     case.save()

@@ -179,7 +179,8 @@ def case_manage(request, case_id):
         if basis_form.is_valid():
             try:
                 actions.do_change_legal_basis(acting_user=request.user, case=case,
-                                              category=basis_form.cleaned_data["category"])
+                                              category=basis_form.cleaned_data["category"],
+                                              reason=basis_form.cleaned_data["reason"])
             except ValidationError as error:
                 _add_action_errors(basis_form, error)
             else:

@@ -58,7 +58,7 @@ def _sensitivity_hints(access, members) -> dict:
 
 # Action errors are keyed by model field; the form shows a date error on its (first) date box.
 _FORM_FIELD = {"occurred_at": "occurred_day", "date_of_birth": "birth_day",
-               "scheduled_for": "date"}
+               "scheduled_for": "date", "category_reason": "reason"}
 
 logger = logging.getLogger(__name__)
 

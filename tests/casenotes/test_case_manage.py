@@ -101,25 +101,38 @@ def test_the_manage_page_is_the_managers_alone_and_opening_it_is_recorded(world)
 
 def test_the_legal_basis_changed_from_the_page_shows_on_the_case_and_in_the_chronology(world):
     client = _client(world.team_manager)
-    response = client.post(_manage(world), {"intent": "legal_basis", "category": C.CHILD_IN_NEED})
+    response = client.post(_manage(world), {
+        "intent": "legal_basis", "category": C.CHILD_IN_NEED,
+        "reason": "  Review conference on 20 Nov: the plan can end.  "})
     assert response.status_code == 302
     assert response["Location"] == reverse("casenotes:case_detail", args=[world.case.pk])
     page = client.get(response["Location"]).content.decode()
     assert "Legal basis changed." in page and "FS-2025-0417 · Child in need" in page
     chronology = client.get(reverse("casenotes:chronology", args=[world.case.pk])).content.decode()
     opened = chronology.index("Case opened (child protection plan)")
-    changed = chronology.index("Legal basis changed from child protection plan to child in need")
+    changed = chronology.index("Legal basis changed from child protection plan to child in need: "
+                               "Review conference on 20 Nov: the plan can end.")
     assert opened < changed
+    world.case.refresh_from_db()
+    assert world.case.category_reason == "Review conference on 20 Nov: the plan can end."
+    history = client.get(reverse("casenotes:case_history", args=[world.case.pk])).content.decode()
+    assert "Why the legal basis changed" in history
+    assert "<ins>Review conference on 20 Nov: the plan can end.</ins>" in history
 
 
 @pytest.mark.parametrize(("post", "message"), [
     ({"intent": "legal_basis", "category": "emergency"}, "Choose the legal basis from the list."),
-    ({"intent": "legal_basis", "category": C.CHILD_PROTECTION_PLAN},
+    ({"intent": "legal_basis", "category": C.CHILD_PROTECTION_PLAN, "reason": "Conference."},
      "The legal basis is already child protection plan."),
+    ({"intent": "legal_basis", "category": C.CHILD_IN_NEED, "reason": " "},
+     "Enter why the legal basis is changing"),
+    ({"intent": "legal_basis", "category": C.CHILD_IN_NEED, "reason": "x" * 501},
+     "The reason must be 500 characters or fewer"),
     ({"intent": "close"}, "Confirm that the case is to be closed"),
     ({}, "Choose what to change, then use its button."),
     ({"intent": "reopen"}, "Choose what to change, then use its button."),
-], ids=["not-a-basis", "unchanged", "close-unconfirmed", "no-intent", "unknown-intent"])
+], ids=["not-a-basis", "unchanged", "no-reason", "reason-too-long", "close-unconfirmed",
+        "no-intent", "unknown-intent"])
 def test_bad_input_on_the_manage_page_gets_a_message_and_changes_nothing(world, post, message):
     client = _client(world.team_manager)
     before = write_fingerprint()
