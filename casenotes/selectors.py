@@ -132,11 +132,8 @@ def case_page(access: CaseAccess, *, note_type: str = "", person=None, words: st
     # A placeholder must not answer "what type?", "about whom?" or "does it say this?":
     # under a filter, only notes the viewer may read in full can match.
     shown = NoteLevel.FULL if filtered else NoteLevel.PLACEHOLDER
-    listed = []
-    for note in notes.only(*policy.NOTE_LEVEL_FIELDS):
-        level = policy.note_level(access, note)
-        if level == NoteLevel.FULL or level == shown:
-            listed.append((note.pk, level == NoteLevel.FULL))
+    listed = [(pk, level == NoteLevel.FULL) for pk, level in policy.note_levels(access, notes)
+              if level == NoteLevel.FULL or level == shown]
     paginator = Paginator(listed, settings.CASE_NOTES_PER_PAGE, allow_empty_first_page=True)
     page = paginator.get_page(page)
     # The page's notes in full, through the policy again: a note whose sharing changed

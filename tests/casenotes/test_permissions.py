@@ -505,3 +505,25 @@ def test_visible_notes_and_note_level_do_not_query_per_note(world, django_assert
 
 def test_org_wide_roles_are_exactly_ig_officer_and_administrator():
     assert set(Role) - CASE_ROLES == set(ORG_ROLES)
+
+
+def test_note_levels_decides_as_note_level_does_for_every_kind_of_note_and_viewer(
+        world, django_assert_num_queries):
+    """The case page's light path (`note_levels`, facts only) gives every viewer the same
+    level for every note as `note_level` on the loaded note, in one query."""
+    probation, victim = world.user(Role.PROBATION_OFFICER), world.user(Role.DA_VICTIM_WORKER)
+    world.standard_note(world.social_worker)
+    world.restricted_note(probation)
+    world.sealed_note(victim, readers=[world.social_worker])
+    world.sealed_note(victim)
+    world.draft(probation)
+    world.draft(world.social_worker)
+    outsider = world.locality_users[Role.SOCIAL_WORKER]
+    do_open_break_glass(acting_user=outsider, case=world.case, reason_code="immediate_risk")
+    viewers = [world.user(role) for role in sorted(CASE_ROLES)] + [outsider]
+    for viewer in viewers:
+        access = policy.case_access(viewer, world.case)
+        notes = policy.visible_notes(access).order_by("-occurred_at", "-id")
+        expected = [(note.pk, policy.note_level(access, note)) for note in notes]
+        with django_assert_num_queries(1):
+            assert policy.note_levels(access, notes) == expected, viewer
