@@ -434,7 +434,9 @@ def measure_page(client, name: str, url: str, args, deadline: Deadline, check) -
         timer = StatementTimer()
         with connection.execute_wrapper(timer):
             client.get(url)
-        runs.append(timer.statements)
+        # Not the page's: a new connection's own settings (CONN_MAX_AGE ends a connection
+        # now and then, and the next request opens another).
+        runs.append([s for s in timer.statements if not s[0].lstrip().upper().startswith("SET ")])
     per_statement = []
     if all(len(r) == len(runs[0]) for r in runs):
         for index, (sql, params, _ms) in enumerate(runs[-1]):
