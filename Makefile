@@ -76,7 +76,7 @@ seed: migrate
 
 run: deps assets seed
 	@echo "Serving on http://$(HOST):$(PORT)/ (Ctrl+C to stop)"
-	$(DEV_ENV) $(BIN)/daphne -b $(HOST) -p $(PORT) workspace.asgi:application
+	$(DEV_ENV) $(BIN)/python -m workspace.serve -b $(HOST) -p $(PORT) workspace.asgi:application
 
 test: deps assets
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -49,7 +49,7 @@ def daphne_server(*, port: int | None = None, env: dict | None = None, log_path:
     log_path = log_path or ROOT / "var" / f"daphne-{port}.log"
     log = open(log_path, "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        [sys.executable, "-m", "workspace.serve", "-b", "127.0.0.1", "-p", str(port),
          "workspace.asgi:application"],
         cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
     )

@@ -227,3 +227,26 @@ def test_cr_lf_in_a_username_logged_at_a_failed_sign_in_stays_on_its_own_line(
     assert len(text_forged) == len(json_forged)
     for line in text_forged:
         assert "mallory\\r\\n" in line and not line.startswith(("{", "1999-12-31"))
+
+
+def test_the_servers_access_log_writes_paths_without_their_query_strings(transactional_db,
+                                                                          tmp_path):
+    """What people look for travels in query strings (a family's name, words in notes);
+    the server's access log (`workspace.serve`, as the Procfile and `make run` start it)
+    writes each path without it."""
+    import urllib.request
+
+    from tests.servers import ROOT, daphne_server
+
+    log_path = tmp_path / "daphne.log"
+    with daphne_server(log_path=log_path) as url:
+        for path in ("/search/?q=Kestrel-Harper-5521", "/cases/1/?words=NOTETEXT-4471&page=2"):
+            try:
+                urllib.request.urlopen(url + path, timeout=10)  # noqa: S310 (loopback)
+            except urllib.error.HTTPError:
+                pass
+    log = log_path.read_text()
+    assert '"GET /search/"' in log and '"GET /cases/1/"' in log, log[-2000:]
+    assert "Kestrel-Harper" not in log and "NOTETEXT" not in log and "?" not in log.split(
+        '"GET ', 1)[1].split('"', 1)[0]
+    assert "workspace.serve" in (ROOT / "Procfile").read_text()
