@@ -65,6 +65,11 @@ def subject_access(user, person, *, reference: str) -> dict:
         versions.setdefault(version.id, []).append(version)
     note_rows = []
     for note in notes:
+        if note.pk in named_ids and note.sensitivity == CaseNote.Sensitivity.SEALED:
+            # A sealed note about someone else that names this person (a victim's new
+            # address, say): listed, its text not included; the officer asks its author.
+            note_rows.append(_withheld(note))
+            continue
         body, names = _marked(note.body, pattern)
         about_others = [p.full_name for p in note.people.all() if p.pk != person.pk]
         note_rows.append({
@@ -114,20 +119,35 @@ def subject_access(user, person, *, reference: str) -> dict:
     }
 
 
+def _withheld(note) -> dict:
+    """A sealed note that names the person without being about them, without its text."""
+    return {"id": note.pk, "type": note.get_note_type_display(), "state": note.get_state_display(),
+            "occurred_at": note.occurred_at, "author": note.author.get_full_name(),
+            "agency": note.author_agency.name, "sensitivity": note.get_sensitivity_display(),
+            "body_html": "", "body": "", "withheld": True, "third_party_names": [],
+            "review": True, "named_only": True, "addenda": [], "versions": []}
+
+
 def _named_only(case, person, *, exclude: list[int]) -> list:
-    """The case's notes not marked as about `person` whose text, or an addendum's, names
-    them: their full name, or their first name, as whole words (not the surname alone,
-    which a family shares)."""
+    """The case's finalised notes not marked as about `person` whose text, or an
+    addendum's, names them: their full name (in any case), or their first name as it is
+    written, capitalised (not "will" for Will, nor the surname alone, which a family
+    shares). Drafts are not part of the record and are left out."""
     from casenotes.models import CaseNote
 
-    first = person.full_name.split()[0] if person.full_name.split() else ""
-    names = [person.full_name] + ([first] if len(first) >= 3 else [])
-    pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b", re.IGNORECASE)
-    candidates = (CaseNote.objects.filter(case=case).exclude(pk__in=exclude)
-                  .select_related("author", "author_agency")
+    parts = person.full_name.split()
+    first = parts[0] if parts and len(parts[0]) >= 3 else ""
+    full = re.compile(r"\b" + re.escape(person.full_name) + r"\b", re.IGNORECASE)
+    given = re.compile(r"\b" + re.escape(first) + r"\b") if first else None
+
+    def names(text: str) -> bool:
+        return bool(full.search(text) or (given and given.search(text)))
+
+    candidates = (CaseNote.objects.filter(case=case, state=CaseNote.State.FINAL)
+                  .exclude(pk__in=exclude).select_related("author", "author_agency")
                   .prefetch_related("people", "addenda"))
     return [note for note in candidates
-            if pattern.search(note.body) or any(pattern.search(a.body) for a in note.addenda.all())]
+            if names(note.body) or any(names(a.body) for a in note.addenda.all())]
 
 
 def about_person(person_id: int, note_ids: list[str]):

@@ -175,12 +175,18 @@ def test_sar_includes_notes_that_name_the_person_without_being_about_them_marked
         world, ig_client, held):
     ellie = world.people["ellie"]
     names_him = world.standard_note(world.social_worker, people=[ellie],
-                                    body="Ellie said she feels safe when dean is out.")
+                                    body="Ellie said she feels safe when Dean is out.")
     in_addendum = world.standard_note(world.social_worker, people=[ellie], body="School visit.")
     do_add_addendum(acting_user=world.social_worker, note=in_addendum,
                     body="Later: Dean Walsh collected her.")
     surname_only = world.standard_note(world.social_worker, people=[ellie],
                                        body="Mrs Walsh from the school rang.")
+    # A first name that is also a word matches only as written, capitalised.
+    lower_case = world.standard_note(world.social_worker, people=[ellie],
+                                     body="The dean of the college wrote to the school.")
+    draft = world.draft(world.social_worker, people=[ellie], body="Dean came to the door.")
+    sealed = world.sealed_note(world.user(Role.DA_VICTIM_WORKER), people=[ellie],
+                               body="Dean must not learn Ellie's new school (marker S-91).")
     page = _produce(ig_client, held["dean"]).content.decode()
     for note in (names_him, in_addendum):
         section = page.split(f'id="sar-note-{note.pk}"', 1)[1].split("</h3>", 1)[0]
@@ -188,6 +194,11 @@ def test_sar_includes_notes_that_name_the_person_without_being_about_them_marked
     about = page.split(f'id="sar-note-{held["about"].pk}"', 1)[1].split("</h3>", 1)[0]
     assert "Names them" not in about  # recorded as about him
     assert f'id="sar-note-{surname_only.pk}"' not in page  # a family shares a surname
+    assert f'id="sar-note-{lower_case.pk}"' not in page
+    assert f'id="sar-note-{draft.pk}"' not in page  # a draft is not part of the record
+    # A sealed note naming him is listed, without its text.
+    assert f'id="sar-withheld-{sealed.pk}"' in page and "S-91" not in page
     data = json.loads(_produce(ig_client, held["dean"], fmt="json").content)
     flagged = {n["id"]: n["named_only"] for n in data["notes"]}
     assert flagged[names_him.pk] and flagged[in_addendum.pk] and not flagged[held["about"].pk]
+    assert "S-91" not in json.dumps(data)
