@@ -253,6 +253,24 @@ def test_a_new_note_joins_the_newest_page_and_an_older_page_is_told_the_record_c
     assert len(on_page_two) == 3
 
     writer = open_page(beside=worker)
+    # An addendum to a note on a page's boundary (its newest, with newer pages before it,
+    # or its oldest, with older pages after it): the note stays on that page.
+    newest_page = open_page(beside=worker)
+    open_case(newest_page)
+    pages = [(tab, note_entries(tab.page).evaluate_all("(entries) => entries.map((e) => e.id)"))
+             for tab in (newest_page, worker)]
+    tab, entries, boundary = next(
+        (tab, entries, entries[index]) for tab, entries in pages
+        for index, side in ((0, "newer"), (-1, "older"))
+        if tab.page.locator(f"#{entries[index]}").evaluate("(e) => e.tagName") == "ARTICLE"
+        and tab.page.locator("#notes").get_attribute(f"data-{side}-pages") == "true")
+    writer.page.goto(f"/cases/{case_id()}/notes/{boundary.removeprefix('note-')}/")
+    writer.page.get_by_label("Add an addendum").fill("Live test: an addendum at the boundary.")
+    writer.page.get_by_role("button", name="Add addendum").click()
+    expect(tab.page.locator(f"#{boundary}")).to_contain_text("1 addendum", timeout=LIVE_WAIT_MS)
+    expect(tab.page.locator("#live-changed")).to_be_hidden()
+    assert note_entries(tab.page).evaluate_all("(entries) => entries.map((e) => e.id)") == entries
+
     body = "Live test: the new note of a long record. Ref paged-1."
     note = record_a_note(writer, body=body)
     expect(note_entries(probation.page).first).to_have_attribute(
@@ -265,8 +283,8 @@ def test_a_new_note_joins_the_newest_page_and_an_older_page_is_told_the_record_c
     # Following the pagination to the newest page shows the note there.
     older.get_by_role("link", name="Page 1", exact=True).click()
     expect(note_entries(older).first).to_have_attribute("id", f"note-{note.pk}")
-    for tab in (worker, writer, probation):
-        assert tab.problems == [], tab.problems
+    for each in (worker, writer, probation, newest_page):
+        assert each.problems == [], each.problems
 
 
 def test_someone_writing_who_closes_their_tab_is_no_longer_shown_writing(live_site, open_page):

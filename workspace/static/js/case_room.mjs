@@ -306,22 +306,36 @@ function isNewer(a, b) {
 
 /**
  * Put `entry` in `container` at its place, replacing any entry with the same id. On one
- * page of a longer record, an entry that would come before all of the page's entries
- * while there are newer pages (or after all of them while there are older pages) is
- * another page's: it is not placed (and its old copy, if it moved off, is removed).
- * Returns whether it was placed.
+ * page of a longer record, `bounds` holds the keys of the page's newest and oldest
+ * entries as the server rendered them: an entry newer than the newest while there are
+ * newer pages (or older than the oldest while there are older pages) is another page's.
+ * It is not placed (and its old copy, if it moved off, is removed). An entry on the
+ * boundary, the newest or oldest itself, stays. Returns whether it was placed.
  */
-export function placeEntry(container, entry, { newerPages = false, olderPages = false } = {}) {
+export function placeEntry(container, entry, { newerPages = false, olderPages = false, newest = null, oldest = null } = {}) {
   const existing = document.getElementById(entry.id);
-  const others = [...container.querySelectorAll(":scope > [data-note]")].filter((other) => other !== existing);
   const key = entryKey(entry);
-  const index = others.findIndex((other) => isNewer(key, entryKey(other)));
-  const elsewhere = others.length > 0 && ((index === 0 && newerPages) || (index === -1 && olderPages));
+  const elsewhere = (newerPages && newest !== null && isNewer(key, newest))
+    || (olderPages && oldest !== null && isNewer(oldest, key));
   existing?.remove();
   if (elsewhere) return false;
-  if (index === -1) container.append(entry);
-  else container.insertBefore(entry, others[index]);
+  for (const other of container.querySelectorAll(":scope > [data-note]")) {
+    if (isNewer(key, entryKey(other))) {
+      container.insertBefore(entry, other);
+      return true;
+    }
+  }
+  container.append(entry);
   return true;
+}
+
+/** The keys of a page's newest and oldest entries, as rendered (null when it has none). */
+export function pageBounds(container) {
+  const entries = container.querySelectorAll(":scope > [data-note]");
+  return {
+    newest: entries.length ? entryKey(entries[0]) : null,
+    oldest: entries.length ? entryKey(entries[entries.length - 1]) : null,
+  };
 }
 
 /** "Who has this case open": one line per person. */
@@ -411,6 +425,7 @@ function initCasePage(notes) {
   const bounds = {
     newerPages: notes.dataset.newerPages === "true",
     olderPages: notes.dataset.olderPages === "true",
+    ...pageBounds(notes),
   };
   const presenceSection = document.getElementById("presence");
   const presence = presenceSection
