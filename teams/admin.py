@@ -7,18 +7,16 @@ Records are never deleted here: memberships are ended, teams made inactive.
 import contextvars
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from audit.actions import record
-from audit.models import AuditAction
 from teams import actions
 from teams.models import Agency, Membership, Team
-from teams.selectors import actor_for
-from workspace.history_admin import HistoryAdmin
+from workspace.history_admin import HistoryAdmin, record_case_reads
 
 
 class NoDeleteHistoryAdmin(HistoryAdmin):
@@ -55,14 +53,28 @@ class TeamAdmin(NoDeleteHistoryAdmin):
             "content_object", "permission").order_by("content_object__reference")
         return ", ".join(f"{r.content_object.reference}: {r.permission.codename}" for r in rows) or "None"
 
+    def _record_cases(self, request, response, object_id, page: str) -> None:
+        # The team's page and its versions list the cases it holds permissions on: a read
+        # of those cases, one entry each, before the page answers (`record_case_reads`).
+        from casenotes.models import CaseGroupObjectPermission
+
+        team = self.get_object(request, unquote(object_id))
+        if response.status_code != 200 or team is None:
+            return
+        case_ids = CaseGroupObjectPermission.objects.filter(
+            group_id=team.group_id).values_list("content_object_id", flat=True)
+        record_case_reads(request, object_type="team", object_id=object_id,
+                          case_ids=list(case_ids), page=page)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        # The team's page lists the cases it holds permissions on: a read of case data,
-        # recorded before it answers (the case pages' own entry, `AuditedReadsAdmin`).
         response = super().change_view(request, object_id, form_url, extra_context)
-        if response.status_code == 200:
-            record(actor=actor_for(request.user), action=AuditAction.ADMIN_CASE_DATA_VIEWED,
-                   object_type="team", object_id=object_id,
-                   reason="record: the cases the team holds permissions on")
+        self._record_cases(request, response, object_id, "record: the cases it holds permissions on")
+        return response
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        response = super().history_form_view(request, object_id, version_id, extra_context)
+        self._record_cases(request, response, object_id,
+                           f"version {version_id}: the cases it holds permissions on")
         return response
 
 

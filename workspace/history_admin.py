@@ -5,7 +5,7 @@ from django.contrib.admin.utils import unquote
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
 
-from audit.actions import record
+from audit.actions import Pending, record_many
 from audit.models import AuditAction
 from teams.selectors import actor_for
 
@@ -21,11 +21,23 @@ class HistoryAdmin(SimpleHistoryAdmin):
         return super().history_form_view(request, object_id, version_id, extra_context)
 
 
+def record_case_reads(request, *, object_type: str, object_id, case_ids, page: str) -> None:
+    """One entry per case an administration page shows (so each is in that case's access
+    report and counts towards the many-cases alert), written in one batch before the
+    page answers. A page that shows no case writes none."""
+    actor = actor_for(request.user)
+    cases = sorted({case_id for case_id in case_ids if case_id is not None})
+    if cases:
+        record_many([Pending(actor=actor, action=AuditAction.ADMIN_CASE_DATA_VIEWED,
+                             object_type=object_type, object_id=object_id or "",
+                             case_id=case_id, reason=page) for case_id in cases])
+
+
 class AuditedReadsAdmin(HistoryAdmin):
     """An administration page that shows case data (a case, who may see it) is a read
     like any other (SECURITY.md 7): its list, a record's page, its history and a past
-    version each write an entry before they answer, naming the case. No entry, no
-    page: a failed write is the page's failure, so nothing is shown unrecorded."""
+    version each write an entry per case shown before they answer. No entry, no page: a
+    failed write is the page's failure, so nothing is shown unrecorded."""
 
     audit_object_type = ""
 
@@ -33,25 +45,21 @@ class AuditedReadsAdmin(HistoryAdmin):
         """The case `obj` belongs to."""
         raise NotImplementedError
 
-    def _record(self, request, response, *, page: str, object_id=None) -> None:
+    def _record(self, request, response, *, page: str, object_id) -> None:
         if response.status_code != 200:
             return
-        case_id = None
-        if object_id is not None:
-            obj = self.get_object(request, unquote(object_id))
-            case_id = self.audit_case_id(obj) if obj is not None else None
-        record(actor=actor_for(request.user), action=AuditAction.ADMIN_CASE_DATA_VIEWED,
-               object_type=self.audit_object_type, object_id=object_id or "",
-               case_id=case_id, reason=page)
+        obj = self.get_object(request, unquote(object_id))
+        record_case_reads(request, object_type=self.audit_object_type, object_id=object_id,
+                          case_ids=[self.audit_case_id(obj)] if obj is not None else [],
+                          page=page)
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None:
-            cases = sorted({self.audit_case_id(obj) for obj in changelist.result_list})
-            self._record(request, response, page=(
-                f"list: {len(cases)} cases shown {cases[:40]}; "
-                f"{changelist.result_count} matching"))
+        if changelist is not None and response.status_code == 200:
+            record_case_reads(request, object_type=self.audit_object_type, object_id="",
+                              case_ids=[self.audit_case_id(obj) for obj in changelist.result_list],
+                              page=f"list ({changelist.result_count} matching)")
         return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
