@@ -23,14 +23,23 @@ _ACTION_GROUPS = {
 }
 
 
+def _grouped_actions() -> list:
+    """The actions as (group, choices), in number order; one outside every group is
+    under "Other", so none is ever missing from the list."""
+    groups: dict[str, list] = {}
+    for action in sorted(AuditAction, key=lambda a: a.value):
+        group = _ACTION_GROUPS.get(action.value // 100, "Other")
+        groups.setdefault(group, []).append((action.value, action.label))
+    order = [*_ACTION_GROUPS.values(), "Other"]
+    return [(group, groups[group]) for group in order if group in groups]
+
+
 class LogSearchForm(forms.Form):
     user = forms.CharField(required=False, max_length=150, label="User name")
     case = forms.CharField(required=False, max_length=200, label="Case reference or person's name")
     action = forms.TypedChoiceField(
         required=False, coerce=int, empty_value=None,
-        choices=[("", "Any action")] + [
-            (group, [(a.value, a.label) for a in AuditAction if a.value // 100 == hundreds])
-            for hundreds, group in _ACTION_GROUPS.items()],
+        choices=lambda: [("", "Any action")] + _grouped_actions(),
         error_messages={"invalid_choice": "Choose an action from the list."})
     outcome = forms.ChoiceField(required=False, choices=[("", "Allowed or denied")] + list(
         Outcome.choices), error_messages={"invalid_choice": "Choose allowed or denied."})

@@ -515,13 +515,20 @@ def versions_with_changes(history_qs, labels: dict[str, str], title) -> list[dic
     return rows
 
 
+#: History fields that hold when access ends (`rules.moment_text`).
+_END_FIELDS = {"expires_at", "handover_ends_at"}
+
+
 def _display(version, field):
     display = getattr(version, f"get_{field}_display", None)
     if display is not None:
         return display()
     value = getattr(version, field, None)
     if isinstance(value, datetime.datetime):
-        return moment_text(value)
+        # An end of access given as a day ends at its close; any other moment as it is.
+        if field in _END_FIELDS:
+            return moment_text(value)
+        return date_format(timezone.localtime(value), "j M Y, H:i")
     if isinstance(value, datetime.date):
         return date_format(value, "j M Y")
     if hasattr(value, "get_full_name"):

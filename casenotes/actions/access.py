@@ -79,7 +79,7 @@ def do_allocate_lead(*, acting_user, case: Case, lead) -> Case:
 
 
 @transaction.atomic
-def do_change_legal_basis(*, acting_user, case: Case, category: str, reason: str = "") -> Case:
+def do_change_legal_basis(*, acting_user, case: Case, category: str, reason: str) -> Case:
     """The case's team manager records a new legal basis (a child protection plan made
     or ended, say); the case's history keeps every one, and the chronology shows it."""
     case, access = _managed_case(acting_user, case)
@@ -90,6 +90,10 @@ def do_change_legal_basis(*, acting_user, case: Case, category: str, reason: str
         raise ValidationError({"category": "Choose the legal basis from the list."})
     if category == case.category:
         raise ValidationError({"category": f"The legal basis is already {labels[category].lower()}."})
+    if not (reason or "").strip():
+        raise ValidationError({"category_reason": "Enter why the legal basis is changing, for "
+                                                  "example the decision of a child protection "
+                                                  "conference."})
     before = case.get_category_display()
     case.category = category
     case.category_reason = (reason or "").strip()

@@ -521,11 +521,12 @@ def do_join_room(*, acting_user, access, channel_name: str) -> RoomPresence:
     return presence
 
 
-def do_mark_case_seen(*, acting_user, case: Case) -> None:
-    """Move the person's reading position on `case` to now, one statement (their own
-    bookmark, not case data: not audited; the page view that moves it is)."""
+def do_mark_case_seen(*, acting_user, case: Case, at: datetime.datetime) -> None:
+    """Move the person's reading position on `case` to `at`, the moment before the page
+    read the notes it showed (a note finalised while it was read stays new), in one
+    statement (their own bookmark, not case data: not audited; the page view is)."""
     CaseVisit.objects.bulk_create(
-        [CaseVisit(user=acting_user, case=case, seen_at=timezone.now())],
+        [CaseVisit(user=acting_user, case=case, seen_at=at)],
         update_conflicts=True, unique_fields=["user", "case"], update_fields=["seen_at"])
 
 

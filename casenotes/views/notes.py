@@ -141,11 +141,12 @@ def case_detail(request, case_id):
         person = filters.cleaned_data["person"]
         words = filters.cleaned_data["words"]
     filtered = bool(note_type or person or words)
+    read_from = timezone.now()
     page = selectors.case_page(access, note_type=note_type, person=person, words=words,
                                page=request.GET.get("page", 1))
     if page["notes_page"].number == 1 and not filtered:
         # The newest notes, unfiltered: the caseload counts new ones from here.
-        actions.do_mark_case_seen(acting_user=request.user, case=access.case)
+        actions.do_mark_case_seen(acting_user=request.user, case=access.case, at=read_from)
     return render(request, "casenotes/case_detail.html", {
         "access": access, "case": access.case, "filters": filters,
         "filtered": filtered,

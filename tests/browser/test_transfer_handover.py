@@ -128,7 +128,7 @@ def test_transfer_hands_over_read_only_then_access_ends(world, live_site, open_p
     row.get_by_role("link", name="Harper family").click()
     expect(wpage.get_by_role("heading", level=1, name="Harper family")).to_be_visible()
     expect(wpage.locator("#handover-banner")).to_contain_text(
-        "Read-only: your team handed this case over. Your access ends at "
+        "Read-only: your team handed this case over. Your access lasts until "
         f"{moment_text(handover_ends)}."
     )
     expect(wpage.get_by_role("link", name="Add a note")).to_have_count(0)

@@ -30,7 +30,8 @@ def test_the_manager_changes_the_legal_basis_with_history_audit_and_a_live_notic
     manager = world.team_manager
     events = CaseEvent.objects.filter(case=world.case).count()
     watch = AuditWatch()
-    case = do_change_legal_basis(acting_user=manager, case=world.case, category=C.CHILD_IN_NEED)
+    case = do_change_legal_basis(acting_user=manager, case=world.case, category=C.CHILD_IN_NEED,
+                                 reason="Review conference: the plan can end.")
     assert Case.objects.get(pk=case.pk).category == C.CHILD_IN_NEED
     latest = world.case.history.latest("history_date")
     assert latest.category == C.CHILD_IN_NEED and latest.history_user_id == manager.pk
@@ -43,18 +44,21 @@ def test_the_manager_changes_the_legal_basis_with_history_audit_and_a_live_notic
                 )[events:] == [CaseEvent.Kind.CASE_UPDATED]
 
 
-@pytest.mark.parametrize(("category", "closed", "message"), [
-    (C.CHILD_PROTECTION_PLAN, False, "The legal basis is already child protection plan."),
-    ("emergency", False, "Choose the legal basis from the list."),
-    (C.CHILD_IN_NEED, True, "This case is closed. Its legal basis cannot be changed."),
-], ids=["unchanged", "not-a-basis", "closed-case"])
+@pytest.mark.parametrize(("category", "closed", "reason", "message"), [
+    (C.CHILD_PROTECTION_PLAN, False, "Conference.", "The legal basis is already child protection plan."),
+    ("emergency", False, "Conference.", "Choose the legal basis from the list."),
+    (C.CHILD_IN_NEED, True, "Conference.", "This case is closed. Its legal basis cannot be changed."),
+    (C.CHILD_IN_NEED, False, "  ", "Enter why the legal basis is changing, for example the "
+                                   "decision of a child protection conference."),
+], ids=["unchanged", "not-a-basis", "closed-case", "no-reason"])
 def test_a_legal_basis_change_that_cannot_be_made_says_why_and_changes_nothing(
-        world, category, closed, message):
+        world, category, closed, reason, message):
     if closed:
         do_close_case(acting_user=world.team_manager, case=world.case)
     before = write_fingerprint()
     with pytest.raises(ValidationError) as refused:
-        do_change_legal_basis(acting_user=world.team_manager, case=world.case, category=category)
+        do_change_legal_basis(acting_user=world.team_manager, case=world.case, category=category,
+                              reason=reason)
     assert message in refused.value.messages
     assert write_fingerprint() == before
 
@@ -64,7 +68,7 @@ def test_only_the_case_manager_may_change_the_legal_basis(world, role):
     before = write_fingerprint()
     with pytest.raises(NotFound):
         do_change_legal_basis(acting_user=world.user(role), case=world.case,
-                              category=C.CHILD_IN_NEED)
+                              category=C.CHILD_IN_NEED, reason="Conference.")
     assert write_fingerprint() == before
 
 

@@ -678,3 +678,24 @@ def test_finalising_a_sealed_note_no_one_else_may_read_says_so(world):
                                         readers=[str(world.team_manager.pk)]),
                         follow=True).content.decode()
     assert "Note finalised." in named and "Only you can read this sealed note." not in named
+
+
+def test_a_note_finalised_while_the_case_page_is_read_is_still_new_afterwards(world, monkeypatch):
+    from casenotes.views import notes as note_views
+
+    worker, probation = world.social_worker, world.user(Role.PROBATION_OFFICER)
+    draft = world.draft(probation)
+    client = _logged_in(worker)
+    read = note_views.selectors.case_page
+
+    def finalised_meanwhile(*args, **kwargs):
+        page = read(*args, **kwargs)  # the notes shown are read...
+        do_finalise_note(acting_user=probation, note=draft, expected_version=draft.version)
+        return page  # ...and the note is finalised before the page answers
+
+    monkeypatch.setattr(note_views.selectors, "case_page", finalised_meanwhile)
+    page = client.get(reverse("casenotes:case_detail", args=[world.case.pk])).content.decode()
+    assert f'id="note-{draft.pk}"' not in page  # it was not on the page
+    monkeypatch.undo()
+    caseload = client.get("/").content.decode()
+    assert re.search(rf'id="new-{world.case.pk}">1 new note<', caseload), "not counted as new"
