@@ -38,6 +38,7 @@ class AuditAction(models.IntegerChoices):
     CASE_FORM_VIEWED = 216, "Form naming a case opened"
     CHRONOLOGY_VIEWED = 217, "Chronology viewed"
     ADMIN_CASE_DATA_VIEWED = 218, "Case data viewed in the administration site"
+    PLAN_VIEWED = 219, "Family plan viewed"
     NOTE_VIEWED = 202, "Note viewed"
     TEAM_VIEWED = 203, "Team viewed"
     NOTE_FORM_VIEWED = 204, "Note form opened"
@@ -57,6 +58,7 @@ class AuditAction(models.IntegerChoices):
     PERSON_ADDED = 403, "Person added to case"
     PERSON_UPDATED = 404, "Person details changed"
     LEGAL_BASIS_CHANGED = 405, "Legal basis changed"
+    PLAN_UPDATED = 406, "Family plan changed"
 
     # 500–599: organisation, membership and access
     AGENCY_SAVED = 500, "Agency saved"

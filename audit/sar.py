@@ -90,6 +90,7 @@ def subject_access(user, person, *, reference: str) -> dict:
                           "state": v.get_state_display()}
                          for v in versions.get(note.pk, [])],
         })
+    plan = _plan(case, pattern)
     note_ids = [str(n.pk) for n in notes]
     accessed = list(
         AuditEvent.objects.filter(case_id=case.pk)
@@ -113,9 +114,34 @@ def subject_access(user, person, *, reference: str) -> dict:
         "person_history": [{"at": v.history_date, "type": v.history_type,
                             "name": v.full_name, "date_of_birth": v.date_of_birth}
                            for v in person.history.order_by("history_date")],
+        "plan": plan,
         "notes": note_rows,
         "accessed": accessed,
         "third_party_names": sorted(others, key=str.lower),
+    }
+
+
+def _plan(case, pattern) -> dict | None:
+    """The family's plan, which is about everyone in it: its parts as saved now (other
+    people's names marked) and every version, with who saved it and when."""
+    from casenotes.models import CasePlan
+
+    plan = CasePlan.objects.filter(case=case).first()
+    if plan is None:
+        return None
+    parts = []
+    for name, heading in CasePlan.SECTIONS:
+        text_html, names = _marked(getattr(plan, name), pattern)
+        parts.append({"heading": heading, "text": getattr(plan, name), "text_html": text_html,
+                      "third_party_names": names})
+    return {
+        "review_on": plan.review_on, "parts": parts,
+        "versions": [{"at": v.history_date, "by": v.history_user.get_full_name()
+                      if v.history_user else "", "version": v.version,
+                      **{name: getattr(v, name) for name, _ in CasePlan.SECTIONS},
+                      "review_on": v.review_on}
+                     for v in plan.history.select_related("history_user")
+                     .order_by("history_date", "history_id")],
     }
 
 
@@ -151,11 +177,12 @@ def _named_only(case, person, *, exclude: list[int]) -> list:
 
 
 def about_person(person_id: int, note_ids: list[str]):
-    """Entries about the whole case (page views, exports, the live room) and about this
-    person or the notes about them."""
+    """Entries about the whole case (page views, exports, the live room, the family's
+    plan) and about this person or the notes about them."""
     from django.db.models import Q
 
-    return (Q(object_type="case") | Q(object_type="person", object_id=str(person_id))
+    return (Q(object_type="case") | Q(object_type="plan")
+            | Q(object_type="person", object_id=str(person_id))
             | Q(object_type="note", object_id__in=note_ids))
 
 

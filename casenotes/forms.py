@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from casenotes.models import Case, CaseGrant, CaseNote, Person
+from casenotes.models import PLAN_SECTION_MAX_LENGTH, Case, CaseGrant, CaseNote, CasePlan, Person
 from casenotes.rules import CLOCK_SKEW, FUTURE_MESSAGE
 from teams.models import Agency
 
@@ -363,6 +363,59 @@ class PersonForm(forms.Form):
         return {"full_name": person.full_name, "role_in_family": person.role_in_family,
                 "birth_day": born.day if born else "", "birth_month": born.month if born else "",
                 "birth_year": born.year if born else "", "based_on": person.details_version}
+
+
+def _plan_text(label: str) -> forms.CharField:
+    # Longer text than the limit is kept in the form (the action explains the limit),
+    # so nothing typed is thrown away by the browser or the form.
+    return forms.CharField(required=False, strip=True, label=label)
+
+
+class PlanForm(forms.Form):
+    """The family's plan: its four parts and the next review date (GOV.UK date parts,
+    optional). `based_on` is the version of the plan the page showed."""
+
+    worries = _plan_text("What we are worried about")
+    strengths = _plan_text("What is working well")
+    next_steps = _plan_text("What needs to happen")
+    contingency = _plan_text("If things do not get better")
+    review_day = forms.CharField(required=False, max_length=2)
+    review_month = forms.CharField(required=False, max_length=2)
+    review_year = forms.CharField(required=False, max_length=4)
+    based_on = forms.IntegerField(
+        widget=forms.HiddenInput, min_value=0,
+        error_messages={"required": "Reload the page and make your changes again.",
+                        "invalid": "Reload the page and make your changes again.",
+                        "min_value": "Reload the page and make your changes again."})
+
+    MAX_LENGTH = PLAN_SECTION_MAX_LENGTH
+    SECTION_NAMES = [name for name, _ in CasePlan.SECTIONS]
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["sections"] = {name: cleaned.get(name, "") for name, _ in CasePlan.SECTIONS}
+        parts = date_parts(cleaned, "review")
+        cleaned["review_on"] = None
+        if any(parts):
+            try:
+                cleaned["review_on"] = date_from_parts(parts)
+            except ValueError:
+                self.add_error("review_day", "Enter a real review date, for example 15 1 2027, "
+                                             "or leave it blank if none is set.")
+        return cleaned
+
+    @staticmethod
+    def review_parts(review: datetime.date | None) -> dict:
+        return {"review_day": review.day if review else "",
+                "review_month": review.month if review else "",
+                "review_year": review.year if review else ""}
+
+    @classmethod
+    def initial_for(cls, plan: CasePlan | None) -> dict:
+        if plan is None:
+            return {"based_on": 0}
+        return {**{name: getattr(plan, name) for name in cls.SECTION_NAMES},
+                **cls.review_parts(plan.review_on), "based_on": plan.version}
 
 
 class SpecialistAgencyForm(forms.Form):

@@ -236,6 +236,53 @@ class Person(models.Model):
         return self.age_on(timezone.localdate())
 
 
+#: The most each part of a family's plan may hold.
+PLAN_SECTION_MAX_LENGTH = 10_000
+
+
+class CasePlan(models.Model):
+    """The family's plan, written by the team together: what they are worried about,
+    what is working well, what needs to happen, and what happens if things do not get
+    better; with the date it is next reviewed. One per case, made on its first save;
+    every version is kept (simple-history). `version` counts saves, so an edit of an
+    older version is refused (nothing is overwritten unseen)."""
+
+    case = models.OneToOneField(Case, on_delete=models.PROTECT, related_name="plan")
+    worries = models.TextField(blank=True, max_length=PLAN_SECTION_MAX_LENGTH, validators=[no_nul])
+    strengths = models.TextField(blank=True, max_length=PLAN_SECTION_MAX_LENGTH,
+                                 validators=[no_nul])
+    next_steps = models.TextField(blank=True, max_length=PLAN_SECTION_MAX_LENGTH,
+                                  validators=[no_nul])
+    contingency = models.TextField(blank=True, max_length=PLAN_SECTION_MAX_LENGTH,
+                                   validators=[no_nul])
+    review_on = models.DateField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=0)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
+                                   blank=True, related_name="+")
+    updated_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    #: The parts of the plan, in the order they are shown, with their headings.
+    SECTIONS = (
+        ("worries", "What we are worried about"),
+        ("strengths", "What is working well"),
+        ("next_steps", "What needs to happen"),
+        ("contingency", "If things do not get better"),
+    )
+
+    def __str__(self) -> str:
+        return f"Plan for case {self.case_id}"
+
+    @property
+    def parts(self) -> list[tuple[str, str]]:
+        """(heading, text) of each part, in order."""
+        return [(label, getattr(self, name)) for name, label in self.SECTIONS]
+
+    @property
+    def review_overdue(self) -> bool:
+        return self.review_on is not None and self.review_on < timezone.localdate()
+
+
 class _NoteHistory(HistoricalRecords):
     """A note's history with who it is about and who may read it. A note saved with no
     links (`_history_no_links`, set by the actions) has none to copy: reading the link

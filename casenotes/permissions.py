@@ -60,6 +60,7 @@ class Action(enum.StrEnum):
     VIEW_CASE = "view_case"
     ADD_NOTE = "add_note"
     ADD_PERSON = "add_person"
+    EDIT_PLAN = "edit_plan"  # the family's plan
     CLOSE_CASE = "close_case"
     VIEW_NOTE = "view_note"
     EDIT_NOTE = "edit_note"
@@ -89,6 +90,7 @@ ACTION_LABELS = {
     Action.VIEW_CASE: "open a case",
     Action.ADD_NOTE: "add a note",
     Action.ADD_PERSON: "add or change a family member",
+    Action.EDIT_PLAN: "change the family's plan",
     Action.CLOSE_CASE: "close a case",
     Action.VIEW_NOTE: "open a note",
     Action.EDIT_NOTE: "change a draft note",
@@ -445,6 +447,8 @@ class Policy:
             Action.VIEW_CASE: access.can_view,
             Action.ADD_NOTE: access.can_contribute,
             Action.ADD_PERSON: access.can_contribute,
+            # Written by the team together, as the family's notes are.
+            Action.EDIT_PLAN: access.can_contribute,
             Action.CLOSE_CASE: access.can_contribute and access.is_case_manager,
             Action.MANAGE_CASE_ACCESS: access.can_contribute and access.is_case_manager,
             # Emergency access is for reading in an emergency, not for taking copies.

@@ -22,6 +22,7 @@ from casenotes.models import (
     CaseGrant,
     CaseGroupObjectPermission,
     CaseNote,
+    CasePlan,
     CaseTransfer,
     CaseVisit,
     Person,
@@ -39,7 +40,9 @@ def caseload(user):
         .filter(status="open")
         .select_related("allocated_team", "lead_practitioner")
         .annotate(seen_at=Subquery(
-            CaseVisit.objects.filter(case=OuterRef("pk"), user=user).values("seen_at")[:1]))
+            CaseVisit.objects.filter(case=OuterRef("pk"), user=user).values("seen_at")[:1]),
+            plan_review_on=Subquery(
+                CasePlan.objects.filter(case=OuterRef("pk")).values("review_on")[:1]))
         # Sealed notes and drafts never move "last activity": their timing is theirs.
         .annotate(last_activity=Max(
             "notes__created_at",
@@ -59,7 +62,9 @@ def caseload(user):
     # A case open to the user only through emergency access is marked as such (the
     # policy's own answer, in a fixed number of queries).
     accesses = policy.case_accesses(user, cases)
+    today = timezone.localdate()
     for case in cases:
+        case.plan_review_overdue = case.plan_review_on is not None and case.plan_review_on < today
         access = accesses.get(case.pk)
         case.emergency_access = bool(access and access.is_break_glass)
         # Handed over to another team: readable for a while, nothing can be added.
@@ -549,13 +554,37 @@ _PERSON_FIELDS = {"full_name": "Name", "date_of_birth": "Date of birth",
                   "role_in_family": "Role in the family", "specialist_agency": "Specialist agency"}
 
 
+#: The plan's fields as its history shows them.
+PLAN_FIELDS = {**dict(CasePlan.SECTIONS), "review_on": "Next review"}
+
+
+def case_plan(access: CaseAccess, purpose: str) -> dict:
+    """The family's plan as saved now (None before its first save), for its page or
+    its form (`purpose`); reading it is audited like any read of case data."""
+    plan = CasePlan.objects.select_related("updated_by").filter(case=access.case).first()
+    record(actor=access.actor, action=AuditAction.PLAN_VIEWED,
+           object_type="plan" if plan else "case", object_id=plan.pk if plan else access.case.pk,
+           case_id=access.case.pk, reason=purpose)
+    return {"access": access, "case": access.case, "plan": plan}
+
+
+def plan_summary(case: Case) -> CasePlan | None:
+    """When the plan was last changed, by whom, and its review date (for the case
+    page, whose own read is audited as the case viewed)."""
+    return (CasePlan.objects.select_related("updated_by").filter(case=case)
+            .only("case_id", "review_on", "version", "updated_at", "updated_by").first())
+
+
 def case_history(access: CaseAccess) -> dict:
-    """Every version of the case record and of each person in it, with who changed what."""
+    """Every version of the case record, of each person in it and of the family's plan,
+    with who changed what."""
     case = access.case
     entries = versions_with_changes(case.history.all(), _CASE_FIELDS, lambda v: "Case record")
     for person in case.people.all():
         entries += versions_with_changes(person.history.all(), _PERSON_FIELDS,
                                           lambda v, name=person.full_name: name)
+    entries += versions_with_changes(CasePlan.history.filter(case_id=case.pk), PLAN_FIELDS,
+                                     lambda v: "Family plan")
     entries.sort(key=lambda e: (e["version"].history_date, e["version"].history_id), reverse=True)
     record(actor=access.actor, action=AuditAction.CASE_HISTORY_VIEWED, object_type="case",
            object_id=case.pk, case_id=case.pk)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from casenotes.views import access, notes
+from casenotes.views import access, notes, plan
 
 app_name = "casenotes"
 
@@ -30,6 +30,8 @@ urlpatterns = [
     path("cases/<int:case_id>/emergency-access/", access.break_glass, name="break_glass"),
     path("cases/<int:case_id>/people/new/", access.person_add, name="person_add"),
     path("cases/<int:case_id>/people/<int:person_id>/", access.person_edit, name="person_edit"),
+    path("cases/<int:case_id>/plan/", plan.plan_detail, name="plan_detail"),
+    path("cases/<int:case_id>/plan/edit/", plan.plan_edit, name="plan_edit"),
     path("cases/<int:case_id>/people/<int:person_id>/specialist-agency/",
          access.person_specialist, name="person_specialist"),
     path("cases/<int:case_id>/notes/new/", notes.note_create, name="note_create"),

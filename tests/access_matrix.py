@@ -75,6 +75,7 @@ LIVE_JOIN, LIVE_DRAFT_SAVE, LIVE_RECEIPT = "live_join", "live_draft_save", "live
 EDIT_RECORD, RUN, LIVE_RECORD_EDIT = "edit_record", "run", "live_record_edit"
 FINALISE, AMEND, HISTORY, SHARE, DECIDE = "finalise", "amend", "history", "share", "decide"
 ADMINISTER = "administer"
+PLAN_VIEW, PLAN_EDIT = "plan_view", "plan_edit"  # the family's plan: read it; save a change
 #: Actions checked over the socket (tests/test_access_matrix_live.py); the rest over HTTP.
 LIVE_ACTIONS = frozenset({LIVE_JOIN, LIVE_DRAFT_SAVE, LIVE_RECEIPT, LIVE_RECORD_EDIT})
 
@@ -91,6 +92,8 @@ _ALLOCATED = {
     (CASE, BREAK_GLASS_OPEN): (HAS_ACCESS, HAS_ACCESS),
     (CASE, LIVE_JOIN): (ALLOW, ALLOW),
     (CASE, LIVE_DRAFT_SAVE): (ALLOW, ALLOW),
+    (CASE, PLAN_VIEW): (ALLOW, ALLOW),
+    (CASE, PLAN_EDIT): (ALLOW, ALLOW),
     (STANDARD, VIEW): (FULL, FULL),
     (STANDARD, AMEND): (ALLOW, ALLOW),
     (STANDARD, HISTORY): (ALLOW, ALLOW),
@@ -146,6 +149,8 @@ _NOTHING = {
     (CASE, BREAK_GLASS_OPEN): (FORM, FORM),
     (CASE, LIVE_JOIN): (DENY, DENY),
     (CASE, LIVE_DRAFT_SAVE): (DENY, DENY),
+    (CASE, PLAN_VIEW): (DENY, DENY),
+    (CASE, PLAN_EDIT): (DENY, DENY),
     **{(note, VIEW): (HIDDEN, HIDDEN) for note in NOTES if note not in (SEALED_NAMED, OWN_DRAFT)},
     **{(note, AMEND): (DENY, DENY) for note in (STANDARD, RESTRICTED_SAME, RESTRICTED_OTHER,
                                                  SEALED_NOT_NAMED)},
@@ -177,6 +182,7 @@ _HANDOVER = {
     **{k: v for k, v in _KEYWORKER.items() if k[0] != OWN_DRAFT},
     (CASE, ADD_NOTE): (DENY, DENY),
     (CASE, LIVE_DRAFT_SAVE): (DENY, DENY),
+    (CASE, PLAN_EDIT): (DENY, DENY),
     (STANDARD, AMEND): (DENY, DENY),
     (RESTRICTED_SAME, AMEND): (DENY, DENY),
     (SEALED_NAMED, AMEND): (DENY, DENY),
@@ -257,6 +263,8 @@ ENDPOINTS = {
     "casenotes:person_specialist": (CASE, ADD_NOTE),
     "casenotes:person_add": (CASE, ADD_NOTE),
     "casenotes:person_edit": (CASE, ADD_NOTE),
+    "casenotes:plan_detail": (CASE, PLAN_VIEW),
+    "casenotes:plan_edit": (CASE, PLAN_EDIT),
     "casenotes:note_create": (CASE, ADD_NOTE),
     "casenotes:note_detail": (STANDARD, VIEW),
     "casenotes:note_edit": (OWN_DRAFT, FINALISE),
@@ -318,6 +326,7 @@ SOCKET_MESSAGES = {
 #: policy's first actions are tabled per call in tests/casenotes/policy_matrix.py).
 POLICY_ACTIONS = {
     A.MANAGE_CASE_ACCESS: (CASE, ACCESS_LIST),
+    A.EDIT_PLAN: (CASE, PLAN_EDIT),
     A.DECIDE_TRANSFER: (TRANSFER, DECIDE),
     A.SHARE_NOTE: (SEALED_NAMED, SHARE),
     A.VIEW_NOTE_HISTORY: (STANDARD, HISTORY),

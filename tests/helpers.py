@@ -50,7 +50,7 @@ def assert_history(instance, *, user, history_type: str) -> None:
 
 def write_fingerprint() -> dict:
     """Every row a case or note write could touch, for 'a refused write changed nothing'."""
-    from casenotes.models import Addendum, Case, CaseNote, Person
+    from casenotes.models import Addendum, Case, CaseNote, CasePlan, Person
 
     return {
         "notes": list(CaseNote.objects.order_by("pk").values_list(
@@ -64,9 +64,12 @@ def write_fingerprint() -> dict:
             "pk", "full_name", "role_in_family", "date_of_birth", "specialist_agency_id")),
         "cases": list(Case.objects.order_by("pk").values_list("pk", "status", "closed_on",
                                                               "category")),
+        "plans": list(CasePlan.objects.order_by("pk").values_list(
+            "pk", "version", "worries", "strengths", "next_steps", "contingency", "review_on")),
         "history": (
             CaseNote.history.model.objects.count(), Addendum.history.model.objects.count(),
             Person.history.model.objects.count(), Case.history.model.objects.count(),
+            CasePlan.history.model.objects.count(),
         ),
         "audit": AuditEvent.objects.count(),
     }

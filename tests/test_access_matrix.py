@@ -33,6 +33,7 @@ from casenotes.models import (
     Case,
     CaseGroupObjectPermission,
     CaseNote,
+    CasePlan,
     CaseTransfer,
     CaseUserObjectPermission,
     Person,
@@ -243,6 +244,18 @@ class Checker:
                 return answers.pop()
             if action == am.ACCESS_LIST:
                 return status(client.get(self.url("case_access", case.pk)))
+            if action == am.PLAN_VIEW:
+                return status(client.get(self.url("plan_detail", case.pk)))
+            if action == am.PLAN_EDIT:
+                plan = CasePlan.objects.filter(case=case).first()
+                before = plan.version if plan else 0
+                response = client.post(self.url("plan_edit", case.pk), {
+                    "worries": f"Worry written by {self.user.username}.", "based_on": before})
+                after = CasePlan.objects.filter(case=case).values_list("version", flat=True).first() or 0
+                if response.status_code == 302 and after == before + 1:
+                    return am.ALLOW
+                return am.DENY if response.status_code == 404 and after == before else (
+                    f"status {response.status_code}, version {before} -> {after}")
             if action == am.REQUEST_TRANSFER:
                 target = (self.world.locality_team if case.allocated_team_id == self.world.fs_team.pk
                           else self.world.fs_team)

@@ -6,7 +6,8 @@ entry, and queues its live notice for after commit. Views, forms, consumers and
 commands all call these; nothing else writes these models.
 
 - `notes`: cases, people, notes, addenda, live-room presence;
-- `access`: allocation, keyworkers, transfers, sealed shares, break-glass.
+- `access`: allocation, keyworkers, transfers, sealed shares, break-glass;
+- `plan`: the family's plan.
 """
 
 from casenotes.actions.access import (  # noqa: F401
@@ -39,3 +40,4 @@ from casenotes.actions.notes import (  # noqa: F401
     do_update_draft,
     do_update_person,
 )
+from casenotes.actions.plan import PlanChanged, do_update_plan  # noqa: F401

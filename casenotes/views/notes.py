@@ -58,7 +58,7 @@ def _sensitivity_hints(access, members) -> dict:
 
 # Action errors are keyed by model field; the form shows a date error on its (first) date box.
 _FORM_FIELD = {"occurred_at": "occurred_day", "date_of_birth": "birth_day",
-               "scheduled_for": "date", "category_reason": "reason"}
+               "scheduled_for": "date", "category_reason": "reason", "review_on": "review_day"}
 
 logger = logging.getLogger(__name__)
 
@@ -92,13 +92,13 @@ def _save_refused(request, form) -> int | None:
     return None
 
 
-def _fault(form) -> int:
-    """A database fault during a save: the action's transaction rolled back the note,
+def _fault(form, message: str = FAULT_MESSAGE) -> int:
+    """A database fault during a save: the action's transaction rolled back the change,
     its history and its audit entry together; say so and keep the text."""
-    logger.exception("saving a note failed")
+    logger.exception("a save failed")
     if not connection.is_usable():
         connection.close()  # the connection died with the save: the page gets a new one
-    form.add_error(None, FAULT_MESSAGE)
+    form.add_error(None, message)
     return 503
 
 
@@ -156,6 +156,8 @@ def case_detail(request, case_id):
         "can_manage_access": policy.can(request.user, Action.MANAGE_CASE_ACCESS, access),
         "can_export": policy.can(request.user, Action.EXPORT_CASE, access),
         "agreed_actions": discussion_selectors.case_actions(access),
+        "plan": selectors.plan_summary(access.case),
+        "can_edit_plan": access.case.is_open and policy.can(request.user, Action.EDIT_PLAN, access),
         "page_query": _without_page(request.GET),
         **page,
     })

@@ -399,6 +399,26 @@ def person_details_form(world):
                 ["Dean Walsh", world.case.reference, "Harper family"])
 
 
+@reads("casenotes:plan_detail")
+def family_plan(world):
+    from casenotes.actions import do_update_plan
+
+    do_update_plan(acting_user=world.social_worker, case=world.case, based_on=0,
+                   sections={"worries": "Missed school on Mondays."}, review_on=None)
+    return Read(world.user(Role.PROBATION_OFFICER), _case_url("plan_detail", world),
+                ["Missed school on Mondays.", world.case.reference, "Harper family"])
+
+
+@reads("casenotes:plan_edit")
+def family_plan_form(world):
+    from casenotes.actions import do_update_plan
+
+    do_update_plan(acting_user=world.social_worker, case=world.case, based_on=0,
+                   sections={"next_steps": "Weekly visits."}, review_on=None)
+    return Read(world.social_worker, _case_url("plan_edit", world),
+                ["Weekly visits.", world.case.reference, "Harper family"])
+
+
 @reads("discussions:agenda_add")
 def agenda_add_form(world):
     from casenotes.actions import do_create_case

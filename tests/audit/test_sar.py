@@ -202,3 +202,35 @@ def test_sar_includes_notes_that_name_the_person_without_being_about_them_marked
     flagged = {n["id"]: n["named_only"] for n in data["notes"]}
     assert flagged[names_him.pk] and flagged[in_addendum.pk] and not flagged[held["about"].pk]
     assert "S-91" not in json.dumps(data)
+
+
+def test_sar_includes_the_family_plan_with_every_version_names_marked_and_who_read_it(
+        world, ig_client, held):
+    from casenotes.actions import do_update_plan
+
+    first = do_update_plan(acting_user=world.social_worker, case=world.case, based_on=0,
+                           sections={"worries": "Kayleigh is frightened of Dean."}, review_on=None)
+    do_update_plan(acting_user=world.team_manager, case=world.case, based_on=first.version,
+                   sections={"worries": "Kayleigh is frightened of Dean.",
+                             "next_steps": "Dean to attend the programme weekly."},
+                   review_on=None)
+    reader = Client()
+    reader.force_login(world.user(Role.PROBATION_OFFICER))
+    assert reader.get(reverse("casenotes:plan_detail", args=[world.case.pk])).status_code == 200
+    page = _produce(ig_client, held["dean"]).content.decode()
+    plan = page[page.index('id="sar-plan"'):page.index("Notes about Dean Walsh")]
+    assert '<mark class="app-redact">Kayleigh</mark> is frightened of Dean.' in plan
+    assert "Dean to attend the programme weekly." in plan and "2 versions" in plan
+    assert world.user(Role.PROBATION_OFFICER).get_username() in page  # the plan's reader
+    assert "Family plan viewed" in page
+    data = json.loads(_produce(ig_client, held["dean"], fmt="json").content)
+    assert [v["next_steps"] for v in data["plan"]["versions"]] == [
+        "", "Dean to attend the programme weekly."]
+    assert data["plan"]["parts"][0]["third_party_names"] == ["Kayleigh"]
+    assert not any("_html" in key for part in data["plan"]["parts"] for key in part)
+
+
+def test_sar_says_when_no_plan_has_been_written(world, ig_client, held):
+    page = _produce(ig_client, held["dean"]).content.decode()
+    assert "No plan has been written." in page
+    assert json.loads(_produce(ig_client, held["dean"], fmt="json").content)["plan"] is None

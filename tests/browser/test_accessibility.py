@@ -41,6 +41,7 @@ from casenotes.actions import (
     do_request_transfer,
     do_update_draft,
     do_update_person,
+    do_update_plan,
 )
 from casenotes.models import Case, CaseNote, Person
 from discussions import actions as discussion_actions
@@ -326,6 +327,29 @@ def test_a_practitioners_pages_meet_wcag_2_2_aa(world, open_page, axe):
     expect(page.locator("#saved-now")).to_contain_text("Step-parent")
     axe.check(tab, "a person's details changed elsewhere, both versions shown")
 
+    # --- the family's plan: empty, its form with errors, changed elsewhere, written -----
+    visit(tab, case_url(case, "plan_detail"), "Family plan")
+    axe.check(tab, "family plan not yet written")
+    visit(tab, case_url(case, "plan_edit"), "Write the family plan")
+    page.get_by_label("What we are worried about").fill("Dean's drinking at weekends.")
+    page.locator("#id_review_day").fill("31")
+    page.locator("#id_review_month").fill("2")
+    page.locator("#id_review_year").fill("2027")
+    page.get_by_role("button", name="Save the plan").click()
+    expect(page.locator(".govuk-error-summary")).to_contain_text("Enter a real review date")
+    axe.check(tab, "family plan form showing its errors")
+    do_update_plan(acting_user=world.team_manager, case=case, based_on=0,
+                   sections={"worries": "Weekly visits missed."}, review_on=None)
+    page.locator("#id_review_day").fill("")
+    page.locator("#id_review_month").fill("")
+    page.locator("#id_review_year").fill("")
+    page.get_by_role("button", name="Save the plan").click()
+    expect(page.locator("#saved-now")).to_contain_text("Weekly visits missed.")
+    axe.check(tab, "family plan changed elsewhere, both texts shown")
+    page.get_by_role("button", name="Save the plan").click()
+    expect(page.locator("#plan")).to_contain_text("Dean's drinking at weekends.")
+    axe.check(tab, "family plan")
+
     # --- a draft, and the same draft changed elsewhere --------------------------------
     edit_url = case_url(case, "note_edit", draft.pk)
     visit(tab, edit_url, "Edit draft note", live=True)
@@ -393,6 +417,7 @@ def test_a_practitioners_pages_meet_wcag_2_2_aa(world, open_page, axe):
                                      "/cases/999999/", case_url(case, "chronology"),
                                      case_url(case, "person_add"),
                                      case_url(case, "person_edit", world.people["dean"].pk),
+                                     case_url(case, "plan_edit"),
                                      reverse("discussions:my_actions"),
                                      reverse("password_change"),
                                      reverse("two_factor_setup")]) == []

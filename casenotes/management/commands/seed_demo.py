@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from casenotes.actions import do_add_person, do_create_case, do_create_note
+from casenotes.actions import do_add_person, do_create_case, do_create_note, do_update_plan
 from casenotes.models import Case, CaseNote, Person
 from teams.actions import do_create_user, do_save_agency, do_save_membership, do_save_team
 from teams.models import Agency, Membership, Role, Team
@@ -84,6 +84,17 @@ FAMILIES = [
         ],
         "draft": ("social.worker", T.PHONE_CALL, 0, S.STANDARD,
                   "Call with school about Mia's attendance — to finish after the meeting."),
+        "plan": ("social.worker", 21, {
+            "worries": "Mia and Leo have heard arguments at home when Dean has been drinking. "
+                       "Mia has missed school on Mondays.",
+            "strengths": "Kerry gets the children to every health appointment. Mia's "
+                         "grandmother collects her from school twice a week.",
+            "next_steps": "Social worker to visit every two weeks and see Mia alone.\n"
+                          "Probation to review Dean's licence conditions monthly.\n"
+                          "School to tell the social worker the same day if Mia is absent.",
+            "contingency": "If the children hear or see another incident, a strategy "
+                           "discussion will be held the same day.",
+        }),
     },
     {
         "reference": "FS-24-0142", "family_name": "Begum", "team": FS_TEAM,
@@ -186,6 +197,10 @@ class Command(BaseCommand):
                 people=[people[p] for p in about], readers=[users[r] for r in readers],
                 finalise=True,
             )
+        if "plan" in family:
+            author, review_in_days, sections = family["plan"]
+            do_update_plan(acting_user=users[author], case=case, based_on=0, sections=sections,
+                           review_on=timezone.localdate() + datetime.timedelta(days=review_in_days))
         if "draft" in family:
             author, kind, days_ago, sensitivity, body = family["draft"]
             do_create_note(acting_user=users[author], case=case, note_type=kind,

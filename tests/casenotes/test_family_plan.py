@@ -1,0 +1,338 @@
+"""The family's plan: what the team is worried about, what is working well, what needs
+to happen and what happens if things do not get better, with its next review date.
+Everyone on the case reads it; those who add to the case write it together. Every
+version is in the case's history, each save is audited (the parts changed, never their
+text) and announced live; a save based on an older version is refused with both texts
+shown; bad input changes nothing."""
+
+import datetime
+
+import pytest
+from django.contrib.messages import get_messages
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditAction, Outcome
+from casenotes.actions import PlanChanged, do_close_case, do_update_plan
+from casenotes.models import CaseEvent, CasePlan
+from casenotes.permissions import NotFound
+from teams.models import Role
+from tests.helpers import AuditWatch, assert_audit, write_fingerprint
+
+WORRIES = "Dean's drinking at weekends; Ellie has missed school on Mondays."
+STEPS = "Tom (probation) to see Dean weekly.\nSchool to tell the social worker of any absence."
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _url(world, name="plan_detail"):
+    return reverse(f"casenotes:{name}", args=[world.case.pk])
+
+
+def _plan_post(based_on=0, **fields):
+    return {"worries": WORRIES, "strengths": "Kayleigh takes the children to every appointment.",
+            "next_steps": STEPS, "contingency": "", "review_day": "", "review_month": "",
+            "review_year": "", "based_on": based_on, **fields}
+
+
+def _review(day: datetime.date) -> dict:
+    return {"review_day": str(day.day), "review_month": str(day.month),
+            "review_year": str(day.year)}
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def _event_kinds(world) -> list[str]:
+    return list(CaseEvent.objects.filter(case=world.case).order_by("seq")
+                .values_list("kind", flat=True))
+
+
+def _without_audit(fingerprint: dict) -> dict:
+    return {key: value for key, value in fingerprint.items() if key != "audit"}
+
+
+def _save(world, user, based_on=0, **sections):
+    return do_update_plan(acting_user=user, case=world.case, based_on=based_on,
+                          sections={"worries": WORRIES, **sections}, review_on=None)
+
+
+# --- writing the plan ---------------------------------------------------------------------
+
+def test_the_team_writes_the_plan_together_with_history_audit_and_a_live_notice(world):
+    social_worker, probation = world.social_worker, world.user(Role.PROBATION_OFFICER)
+    client = _client(social_worker)
+    case_page = client.get(reverse("casenotes:case_detail", args=[world.case.pk])).content.decode()
+    assert "No plan has been written for this family yet." in case_page
+    assert f'href="{_url(world, "plan_edit")}"' in case_page
+    events_before, watch = _event_kinds(world), AuditWatch()
+    review = timezone.localdate() + datetime.timedelta(days=42)
+    response = client.post(_url(world, "plan_edit"), _plan_post(**_review(review)))
+    assert response.status_code == 302 and response.url == _url(world)
+    assert _messages(response) == ["Plan saved."]
+    plan = CasePlan.objects.get(case=world.case)
+    assert (plan.worries, plan.next_steps, plan.review_on, plan.version) == (
+        WORRIES, STEPS, review, 1)
+    assert plan.updated_by == social_worker
+    assert plan.history.get().history_user_id == social_worker.pk
+    assert watch.actions() == [AuditAction.PLAN_VIEWED, AuditAction.PLAN_UPDATED]
+    entry = watch.one(AuditAction.PLAN_UPDATED)
+    assert_audit(entry, action=AuditAction.PLAN_UPDATED, actor=social_worker,
+                 case_id=world.case.pk, object_type="plan", object_id=plan.pk)
+    assert entry.reason == ("changed: what we are worried about, what is working well, "
+                            "what needs to happen, next review")
+    assert "Dean" not in entry.reason
+    assert _event_kinds(world) == [*events_before, CaseEvent.Kind.CASE_UPDATED]
+
+    # A colleague of another agency adds to it; the page shows the plan as it is now.
+    other = _client(probation)
+    form = other.get(_url(world, "plan_edit")).content.decode()
+    assert 'name="based_on" value="1"' in form and "Dean&#x27;s drinking" in form
+    response = other.post(_url(world, "plan_edit"), _plan_post(
+        based_on=1, contingency="A child protection conference.", **_review(review)))
+    assert response.status_code == 302
+    plan.refresh_from_db()
+    assert (plan.version, plan.updated_by, plan.contingency) == (
+        2, probation, "A child protection conference.")
+    assert watch.new()[-1].reason == "changed: if things do not get better"
+    page = other.get(_url(world)).content.decode()
+    assert "A child protection conference." in page and "Tom (probation) to see Dean weekly." in page
+    assert review.strftime("%-d %B %Y") in page
+    summary = client.get(reverse("casenotes:case_detail", args=[world.case.pk])).content.decode()
+    assert f'href="{_url(world)}"' in summary and "Read the plan" in summary
+
+
+def test_opening_the_plan_or_its_form_is_a_recorded_read(world):
+    reader = world.user(Role.MENTAL_HEALTH_PRACTITIONER)
+    client = _client(reader)
+    watch = AuditWatch()
+    page = client.get(_url(world))
+    assert page.status_code == 200 and "No plan has been written" in page.content.decode()
+    entry = watch.one(AuditAction.PLAN_VIEWED)
+    assert_audit(entry, action=AuditAction.PLAN_VIEWED, actor=reader,
+                 case_id=world.case.pk, object_type="case", object_id=world.case.pk)
+    assert entry.reason == "plan"
+    plan = _save(world, world.social_worker)
+    for name, reason in (("plan_detail", "plan"), ("plan_edit", "plan form")):
+        watch = AuditWatch()
+        assert client.get(_url(world, name)).status_code == 200
+        entry = watch.one(AuditAction.PLAN_VIEWED)
+        assert (entry.object_type, entry.object_id, entry.reason) == ("plan", str(plan.pk), reason)
+
+
+def test_every_version_of_the_plan_is_in_the_case_history_with_who_and_when(world):
+    first = _save(world, world.social_worker)
+    _save(world, world.team_manager, based_on=first.version, next_steps="Weekly visits.")
+    page = _client(world.user(Role.RECOVERY_WORKER)).get(
+        reverse("casenotes:case_history", args=[world.case.pk])).content.decode()
+    assert page.count("Family plan —") == 2
+    assert world.social_worker.get_full_name() in page and world.team_manager.get_full_name() in page
+    assert "What needs to happen" in page and "Weekly visits." in page
+    assert "<del>—</del>" in page  # the part was empty before
+
+
+# --- a save based on an older version -----------------------------------------------------
+
+def test_two_people_changing_different_parts_at_once_both_keep_their_changes(world):
+    _save(world, world.team_manager)
+    first, second = _client(world.social_worker), _client(world.user(Role.DA_VICTIM_WORKER))
+    review = _day(30)
+    assert first.post(_url(world, "plan_edit"), _plan_post(
+        based_on=1, strengths="Grandmother helps after school.")).status_code == 302
+    # The second opened the plan at version 1 too, and changed other parts.
+    response = second.post(_url(world, "plan_edit"), _plan_post(
+        based_on=1, strengths="", contingency="Legal planning meeting.", **_review(review)))
+    assert response.status_code == 302
+    assert _messages(response) == ["Plan saved. Someone else changed other parts of it while "
+                                   "you had it open: their changes are kept too."]
+    plan = CasePlan.objects.get(case=world.case)
+    assert (plan.strengths, plan.contingency, plan.review_on, plan.version) == (
+        "Grandmother helps after school.", "Legal planning meeting.", review, 3)
+
+
+def test_a_part_both_changed_at_once_is_refused_and_both_texts_are_shown(world):
+    first, second = _client(world.social_worker), _client(world.user(Role.DA_VICTIM_WORKER))
+    _save(world, world.team_manager)
+    assert 'value="1"' in second.get(_url(world, "plan_edit")).content.decode()
+    assert first.post(_url(world, "plan_edit"), _plan_post(
+        based_on=1, worries="Saved first.", contingency="Added by the first.")).status_code == 302
+    before, watch = write_fingerprint(), AuditWatch()
+    typed = "Typed meanwhile: Kayleigh has a new partner."
+    response = second.post(_url(world, "plan_edit"), _plan_post(based_on=1, worries=typed))
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert ("changed &#x27;What we are worried about&#x27; of the plan at" in html
+            and "and so did you. Nothing you typed has been saved yet." in html)
+    assert world.social_worker.get_full_name() in html
+    assert 'id="saved-now"' in html and "Saved first." in html  # the plan saved now
+    form = html[html.index("<form"):]
+    assert typed in form  # what was typed stays in the form where it clashes
+    assert "Added by the first." in form  # and the other's change is taken where it does not
+    assert 'name="based_on" value="2"' in form  # the next save is based on what is shown
+    assert _without_audit(write_fingerprint()) == _without_audit(before)
+    assert watch.actions() == [AuditAction.PLAN_VIEWED]
+    again = second.post(_url(world, "plan_edit"), _plan_post(
+        based_on=2, worries=typed, contingency="Added by the first."))
+    assert again.status_code == 302
+    plan = CasePlan.objects.get(case=world.case)
+    assert (plan.worries, plan.contingency) == (typed, "Added by the first.")
+
+
+def test_the_action_refuses_text_it_cannot_keep_and_saves_nothing(world):
+    with pytest.raises(ValidationError) as refused:
+        _save(world, world.social_worker, next_steps="a\x00b", contingency="y" * 10_001)
+    assert set(refused.value.message_dict) == {"next_steps", "contingency"}
+    assert not CasePlan.objects.exists()
+
+
+def test_the_action_refuses_an_old_version_with_the_plan_saved_now(world):
+    _save(world, world.social_worker)
+    with pytest.raises(PlanChanged) as refused:
+        _save(world, world.team_manager, based_on=0, worries="Based on nothing.")
+    assert refused.value.current.worries == WORRIES
+    assert refused.value.clashes == ["worries"]
+    assert CasePlan.objects.get(case=world.case).version == 1
+    with pytest.raises(PlanChanged) as refused:  # a version there never was: all it differs in
+        _save(world, world.team_manager, based_on=7, strengths="Made up.")
+    assert refused.value.clashes == ["strengths"]
+
+
+def test_a_save_that_changes_nothing_writes_nothing(world):
+    client = _client(world.social_worker)
+    client.post(_url(world, "plan_edit"), _plan_post(), follow=True)
+    before, watch = write_fingerprint(), AuditWatch()
+    response = client.post(_url(world, "plan_edit"), _plan_post(based_on=1))
+    assert response.status_code == 302
+    assert _messages(response) == ["Nothing was changed in the plan."]
+    assert _without_audit(write_fingerprint()) == _without_audit(before)
+    assert watch.actions() == [AuditAction.PLAN_VIEWED]
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+def _day(days: int) -> datetime.date:
+    return timezone.localdate() + datetime.timedelta(days=days)
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"worries": "x" * 10_001}, "&#x27;What we are worried about&#x27; must be 10,000 characters "
+                                "or fewer (it has 10,001)."),
+    ({"next_steps": "a\x00b"}, "Null characters are not allowed."),
+    (_review(_day(-1)), "The review date must be today or in the future."),
+    (_review(_day(800)), "The review date must be within the next 2 years."),
+    ({"review_day": "31", "review_month": "2", "review_year": "2027"},
+     "Enter a real review date, for example 15 1 2027"),
+    ({"review_day": "3", "review_month": "", "review_year": "2027"},
+     "Enter a real review date, for example 15 1 2027"),
+    ({"based_on": ""}, "Reload the page and make your changes again."),
+    ({"based_on": "-1"}, "Reload the page and make your changes again."),
+], ids=["too-long", "nul", "review-in-the-past", "review-too-far", "no-such-day",
+        "part-of-a-date", "no-version", "negative-version"])
+def test_bad_input_gets_a_message_keeps_the_text_and_changes_nothing(world, fields, message):
+    client = _client(world.social_worker)
+    before, watch = write_fingerprint(), AuditWatch()
+    response = client.post(_url(world, "plan_edit"), _plan_post(**fields))
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert message in html and "There is a problem" in html
+    assert html.count('class="govuk-error-summary"') == 1
+    assert "Kayleigh takes the children to every appointment." in html  # the rest is kept
+    assert _without_audit(write_fingerprint()) == _without_audit(before)
+    assert watch.actions() == [AuditAction.PLAN_VIEWED]
+
+
+def test_a_review_date_already_passed_may_stay_and_is_marked_overdue(world):
+    plan = do_update_plan(acting_user=world.social_worker, case=world.case, based_on=0,
+                          sections={"worries": WORRIES}, review_on=_day(1))
+    CasePlan.objects.filter(pk=plan.pk).update(review_on=_day(-3))  # time passes
+    client = _client(world.social_worker)
+    for url in (_url(world), reverse("casenotes:case_detail", args=[world.case.pk])):
+        assert "Review overdue" in client.get(url).content.decode()
+    # Changing another part keeps the date the plan already has.
+    response = client.post(_url(world, "plan_edit"), _plan_post(
+        based_on=plan.version, **_review(_day(-3))))
+    assert response.status_code == 302
+    assert CasePlan.objects.get(pk=plan.pk).version == 2
+
+
+def test_unexpected_fields_change_nothing_they_name(world):
+    client = _client(world.social_worker)
+    response = client.post(_url(world, "plan_edit"), {
+        **_plan_post(), "version": 99, "updated_by": world.team_manager.pk, "case": 999})
+    assert response.status_code == 302
+    plan = CasePlan.objects.get(case=world.case)
+    assert (plan.version, plan.updated_by, plan.case) == (1, world.social_worker, world.case)
+
+
+def test_a_database_fault_saves_nothing_and_keeps_the_text(world, monkeypatch):
+    from casenotes.actions import plan as plan_actions
+
+    def broken(**kwargs):
+        raise DatabaseError("the audit table is unavailable")
+
+    monkeypatch.setattr(plan_actions, "record", broken)
+    before = write_fingerprint()
+    response = _client(world.social_worker).post(_url(world, "plan_edit"), _plan_post())
+    assert response.status_code == 503
+    html = response.content.decode()
+    assert "The plan could not be saved because of a fault on our side." in html
+    assert "Dean&#x27;s drinking at weekends" in html
+    assert _without_audit(write_fingerprint()) == _without_audit(before)
+    assert not CasePlan.objects.exists() and not CasePlan.history.exists()
+
+
+# --- who may write it --------------------------------------------------------------------
+
+def test_a_closed_case_keeps_its_plan_readable_and_unchangeable(world):
+    _save(world, world.social_worker)
+    do_close_case(acting_user=world.team_manager, case=world.case)
+    client = _client(world.social_worker)
+    page = client.get(_url(world)).content.decode()
+    assert WORRIES.replace("'", "&#x27;") in page
+    assert "Its plan can be read but not changed." in page
+    assert _url(world, "plan_edit") not in page
+    form = client.get(_url(world, "plan_edit")).content.decode()
+    assert 'name="worries"' not in form
+    before = write_fingerprint()
+    response = client.post(_url(world, "plan_edit"), _plan_post(based_on=1, worries="Too late."))
+    assert response.status_code == 400
+    assert "This case is closed. Its plan cannot be changed." in response.content.decode()
+    assert _without_audit(write_fingerprint()) == _without_audit(before)
+
+
+@pytest.mark.parametrize("who", ["other team", "IG officer", "administrator"])
+def test_those_off_the_case_get_not_found_a_denial_and_no_change(world, who):
+    _save(world, world.social_worker)
+    user = {"other team": world.locality_users[Role.SOCIAL_WORKER],
+            "IG officer": world.user(Role.IG_OFFICER),
+            "administrator": world.user(Role.ADMINISTRATOR)}[who]
+    client = _client(user)
+    before, watch = write_fingerprint(), AuditWatch()
+    assert client.get(_url(world)).status_code == 404
+    assert client.get(_url(world, "plan_edit")).status_code == 404
+    response = client.post(_url(world, "plan_edit"), _plan_post(based_on=1, worries="Not mine."))
+    assert response.status_code == 404
+    assert WORRIES not in response.content.decode()
+    assert _without_audit(write_fingerprint()) == _without_audit(before)
+    assert [e.outcome for e in watch.new()] == [Outcome.DENIED] * 3
+    with pytest.raises(NotFound):
+        _save(world, user, based_on=1, worries="Not mine.")
+
+
+def test_the_caseload_marks_a_case_whose_plan_review_is_overdue(world):
+    plan = do_update_plan(acting_user=world.social_worker, case=world.case, based_on=0,
+                          sections={"worries": WORRIES}, review_on=_day(7))
+    client = _client(world.user(Role.PROBATION_OFFICER))
+    caseload = reverse("casenotes:caseload")
+    assert f'id="plan-overdue-{world.case.pk}"' not in client.get(caseload).content.decode()
+    CasePlan.objects.filter(pk=plan.pk).update(review_on=_day(-1))  # the day passes
+    page = client.get(caseload).content.decode()
+    assert f'id="plan-overdue-{world.case.pk}"' in page and "Plan review overdue" in page
