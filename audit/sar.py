@@ -121,25 +121,33 @@ def subject_access(user, person, *, reference: str) -> dict:
     }
 
 
+def _plan_parts(source, pattern) -> list[dict]:
+    """A plan's (or one version's) parts, other people's names marked."""
+    from casenotes.models import CasePlan
+
+    parts = []
+    for name, heading in CasePlan.SECTIONS:
+        text = getattr(source, name)
+        text_html, names = _marked(text, pattern)
+        parts.append({"heading": heading, "text": text, "text_html": text_html,
+                      "third_party_names": names})
+    return parts
+
+
 def _plan(case, pattern) -> dict | None:
-    """The family's plan, which is about everyone in it: its parts as saved now (other
-    people's names marked) and every version, with who saved it and when."""
+    """The family's plan, which is about everyone in it: its parts as saved now and
+    every earlier version's (text a later version removed is still held), each with
+    other people's names marked, and who saved each version and when."""
     from casenotes.models import CasePlan
 
     plan = CasePlan.objects.filter(case=case).first()
     if plan is None:
         return None
-    parts = []
-    for name, heading in CasePlan.SECTIONS:
-        text_html, names = _marked(getattr(plan, name), pattern)
-        parts.append({"heading": heading, "text": getattr(plan, name), "text_html": text_html,
-                      "third_party_names": names})
     return {
-        "review_on": plan.review_on, "parts": parts,
+        "review_on": plan.review_on, "parts": _plan_parts(plan, pattern),
         "versions": [{"at": v.history_date, "by": v.history_user.get_full_name()
                       if v.history_user else "", "version": v.version,
-                      **{name: getattr(v, name) for name, _ in CasePlan.SECTIONS},
-                      "review_on": v.review_on}
+                      "review_on": v.review_on, "parts": _plan_parts(v, pattern)}
                      for v in plan.history.select_related("history_user")
                      .order_by("history_date", "history_id")],
     }

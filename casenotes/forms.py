@@ -379,9 +379,10 @@ class PlanForm(forms.Form):
     strengths = _plan_text("What is working well")
     next_steps = _plan_text("What needs to happen")
     contingency = _plan_text("If things do not get better")
-    review_day = forms.CharField(required=False, max_length=2)
-    review_month = forms.CharField(required=False, max_length=2)
-    review_year = forms.CharField(required=False, max_length=4)
+    # No lengths here: `clean` gives one message for any date that is not real.
+    review_day = forms.CharField(required=False)
+    review_month = forms.CharField(required=False)
+    review_year = forms.CharField(required=False)
     based_on = forms.IntegerField(
         widget=forms.HiddenInput, min_value=0,
         error_messages={"required": "Reload the page and make your changes again.",

@@ -31,13 +31,23 @@ class PlanChanged(Exception):
     saved text where only the other person did), so that saving again keeps both."""
 
     def __init__(self, current: CasePlan, clashes: list[str], merged: dict):
-        who = current.updated_by.get_full_name() if current.updated_by else "Someone else"
-        when = timezone.localtime(current.updated_at).strftime("%H:%M") if current.updated_at else ""
+        user = current.updated_by
+        self.current_author = (user.get_full_name() or user.get_username()) if user else "Someone else"
         parts = ", ".join(f"'{_LABELS[name]}'" for name in clashes)
-        super().__init__(f"{who} changed {parts} of the plan{f' at {when}' if when else ''} "
-                         "while you had this page open, and so did you. Nothing you typed has "
-                         "been saved yet.")
+        super().__init__(f"{self.current_author} changed {parts} of the plan "
+                         f"{_when(current.updated_at)} while you had this page open, and so did "
+                         "you. Nothing you typed has been saved yet.")
         self.current, self.clashes, self.merged = current, clashes, merged
+
+
+def _when(moment: datetime.datetime | None) -> str:
+    """'at 09:12' today, 'on 3 Dec at 09:12' another day."""
+    if moment is None:
+        return "just now"
+    local = timezone.localtime(moment)
+    if local.date() == timezone.localdate():
+        return f"at {local:%H:%M}"
+    return f"on {local.day} {local:%b} at {local:%H:%M}"
 
 
 _FIELDS = [name for name, _ in CasePlan.SECTIONS] + ["review_on"]
@@ -53,17 +63,13 @@ def _version_fields(plan: CasePlan, version: int) -> dict | None:
     return plan.history.filter(version=version).values(*_FIELDS).first()
 
 
-def _merged(plan: CasePlan, base: dict | None, mine: dict) -> tuple[dict, list[str]]:
-    """Three-way, from the version the editor saw (`base`; None if unknown): each field
-    as it should be saved, and the fields both changed in different ways."""
+def _merged(plan: CasePlan, base: dict, mine: dict) -> tuple[dict, list[str]]:
+    """Three-way, from the version the editor saw (`base`): each field as it should be
+    saved, and the fields both changed in different ways."""
     merged, clashes = {}, []
     for name in _FIELDS:
         theirs = getattr(plan, name)
-        if base is None:
-            merged[name] = mine[name]
-            if mine[name] != theirs:
-                clashes.append(name)
-        elif mine[name] == base[name] or mine[name] == theirs:
+        if mine[name] == base[name] or mine[name] == theirs:
             merged[name] = theirs  # unchanged by the editor, or changed alike
         elif theirs == base[name]:
             merged[name] = mine[name]  # changed only by the editor
@@ -119,6 +125,9 @@ def do_update_plan(*, acting_user, case: Case, based_on: int, sections: dict[str
         raise ValidationError("This case is closed. Its plan cannot be changed.")
     based_on = int(based_on)
     seen = _version_fields(plan, based_on) if based_on != plan.version else None
+    if based_on != plan.version and seen is None:
+        # Not a version the plan ever had: the page was not this plan's.
+        raise ValidationError({"based_on": "Reload the page and make your changes again."})
     fields = _validated_plan_fields(sections, review_on, kept_dates={
         plan.review_on, seen["review_on"] if seen else None} - {None})
     if based_on != plan.version:

@@ -31,34 +31,25 @@ def plan_detail(request, case_id):
 def plan_edit(request, case_id):
     """Change the plan. If someone else saved meanwhile, the parts only one of them
     changed are kept from each; where both changed the same part the save is refused,
-    the plan saved now is shown, and what was typed stays in the form."""
+    the plan saved now is shown, and what was typed stays in the form. The plan is read
+    (and that read audited) only when the form is shown, not on a save that goes through."""
     access = policy.access_case(request.user, case_id, Action.EDIT_PLAN)
-    context = selectors.case_plan(access, "plan form")
-    plan = context["plan"]
-    form = PlanForm(request.POST if request.method == "POST" else None,
-                    initial=PlanForm.initial_for(plan))
-    saved_now, status = None, 200
-    if request.method == "POST" and form.is_valid():
+    if request.method == "GET":
+        context = selectors.case_plan(access, "plan form")
+        return render(request, "casenotes/plan_form.html", {
+            **context, "form": PlanForm(initial=PlanForm.initial_for(context["plan"])),
+        })
+    form = PlanForm(request.POST)
+    saved_now, status = None, 400
+    if form.is_valid():
         data = form.cleaned_data
         try:
             saved = actions.do_update_plan(acting_user=request.user, case=access.case,
                                            based_on=data["based_on"], sections=data["sections"],
                                            review_on=data["review_on"])
         except actions.PlanChanged as changed:
-            saved_now = changed.current
-            form.add_error(None, f"{changed} Compare your text with the plan saved now, then "
-                                 "save again.")
-            # What is typed stays where it clashes; elsewhere the form takes the parts
-            # the other person changed. The next save is based on the version now shown.
-            form.data = form.data.copy()
-            kept = {name: changed.merged[name] for name in PlanForm.SECTION_NAMES
-                    if name not in changed.clashes}
-            if "review_on" not in changed.clashes:
-                kept.update(PlanForm.review_parts(changed.merged["review_on"]))
-            for name, value in kept.items():
-                form.data[name] = str(value)
-            form.data["based_on"] = str(saved_now.version)
-            status = 409
+            saved_now, status = changed.current, 409
+            _keep_both(form, changed)
         except ValidationError as error:
             _add_action_errors(form, error)
         except DatabaseError:
@@ -72,8 +63,27 @@ def plan_edit(request, case_id):
             else:
                 messages.success(request, "Plan saved.")
             return redirect("casenotes:plan_detail", case_id=access.case.pk)
-    if form.errors and status == 200:
-        status = 400
     return render(request, "casenotes/plan_form.html", {
-        **context, "form": form, "saved_now": saved_now,
+        **selectors.case_plan(access, "plan form"), "form": form, "saved_now": saved_now,
     }, status=status)
+
+
+def _keep_both(form: PlanForm, changed: actions.PlanChanged) -> None:
+    """After a clash: each clashing part keeps what was typed and says so; every other
+    part takes the plan as merged (the other person's change where only they made one);
+    the next save is based on the version now shown."""
+    form.add_error(None, f"{changed} Compare your text with the plan saved now, then save "
+                         "again.")
+    who = changed.current_author
+    for name in changed.clashes:
+        field = "review_day" if name == "review_on" else name
+        form.add_error(field, f"{who} changed this too. Your text is here; the plan saved now "
+                              "is shown above.")
+    form.data = form.data.copy()
+    kept = {name: changed.merged[name] for name in PlanForm.SECTION_NAMES
+            if name not in changed.clashes}
+    if "review_on" not in changed.clashes:
+        kept.update(PlanForm.review_parts(changed.merged["review_on"]))
+    for name, value in kept.items():
+        form.data[name] = str(value)
+    form.data["based_on"] = str(changed.current.version)

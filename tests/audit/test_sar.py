@@ -209,7 +209,9 @@ def test_sar_includes_the_family_plan_with_every_version_names_marked_and_who_re
     from casenotes.actions import do_update_plan
 
     first = do_update_plan(acting_user=world.social_worker, case=world.case, based_on=0,
-                           sections={"worries": "Kayleigh is frightened of Dean."}, review_on=None)
+                           sections={"worries": "Kayleigh is frightened of Dean.",
+                                     "strengths": "Kayleigh's sister lives next door."},
+                           review_on=None)
     do_update_plan(acting_user=world.team_manager, case=world.case, based_on=first.version,
                    sections={"worries": "Kayleigh is frightened of Dean.",
                              "next_steps": "Dean to attend the programme weekly."},
@@ -221,11 +223,17 @@ def test_sar_includes_the_family_plan_with_every_version_names_marked_and_who_re
     plan = page[page.index('id="sar-plan"'):page.index("Notes about Dean Walsh")]
     assert '<mark class="app-redact">Kayleigh</mark> is frightened of Dean.' in plan
     assert "Dean to attend the programme weekly." in plan and "2 versions" in plan
+    # Text a later version removed is still held, so it is in the request, marked.
+    first_version = plan[plan.index('id="sar-plan-version-1"'):plan.index('id="sar-plan-version-2"')]
+    assert '<mark class="app-redact">Kayleigh</mark>&#x27;s sister lives next door.' in first_version
     assert world.user(Role.PROBATION_OFFICER).get_username() in page  # the plan's reader
     assert "Family plan viewed" in page
     data = json.loads(_produce(ig_client, held["dean"], fmt="json").content)
-    assert [v["next_steps"] for v in data["plan"]["versions"]] == [
+    assert [v["parts"][2]["text"] for v in data["plan"]["versions"]] == [
         "", "Dean to attend the programme weekly."]
+    assert data["plan"]["versions"][0]["parts"][1]["third_party_names"] == ["Kayleigh"]
+    assert not any("_html" in key for v in data["plan"]["versions"] for part in v["parts"]
+                   for key in part)
     assert data["plan"]["parts"][0]["third_party_names"] == ["Kayleigh"]
     assert not any("_html" in key for part in data["plan"]["parts"] for key in part)
 
