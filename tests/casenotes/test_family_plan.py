@@ -97,6 +97,8 @@ def test_the_team_writes_the_plan_together_with_history_audit_and_a_live_notice(
     other = _client(probation)
     form = other.get(_url(world, "plan_edit")).content.decode()
     assert 'name="based_on" value="1"' in form and "Dean&#x27;s drinking" in form
+    # The form warns that the plan is for everyone on the case, whatever their agency.
+    assert 'id="plan-audience"' in form and "in an agency-restricted or sealed note" in form
     response = other.post(_url(world, "plan_edit"), _plan_post(
         based_on=1, contingency="A child protection conference.", **_review(review)))
     assert response.status_code == 302
