@@ -56,7 +56,6 @@ from _common import (
     PASSWORD,
     BenchError,
     Deadline,
-    StatementTimer,
     add_pg_admin_url,
     alarm_after,
     bench_env,
@@ -68,11 +67,18 @@ from _common import (
     manage,
     on_sigterm,
     open_scratch_postgres,
-    percentile,
     set_statement_timeout,
     setup_django,
     starting_load,
-    statement_label,
+)
+from _pages import (
+    Interrupted,
+    analyze,
+    copy_rows,
+    jit_off,
+    jit_setting,
+    measure_page,
+    next_id,
 )
 
 DB_NAME = "bench_case_page"
@@ -122,25 +128,6 @@ NOTE_TYPES = [("home_visit", 30), ("phone_call", 20), ("office_visit", 10), ("mu
               ("supervision", 5), ("direct_work", 15), ("strategy_discussion", 3), ("cp_conference", 3),
               ("other", 4)]
 THREE_YEARS = 3 * 365 * 86400
-
-
-class Interrupted(BaseException):
-    """SIGTERM or the last-resort alarm: a BaseException, so that a request under way
-    is not turned into a logged server error on its way out (exit status 2)."""
-
-
-def _jit_off(sender, connection, **kwargs):
-    with connection.cursor() as cursor:
-        cursor.execute("SET jit = off")
-
-
-def _jit_setting() -> str:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('jit'), current_setting('jit_above_cost')")
-        jit, above = cursor.fetchone()
-    return f"jit {jit} (jit_above_cost {above})"
 
 
 def body_text(rng: random.Random, with_word: bool = False) -> str:
@@ -246,28 +233,6 @@ def build_case(action_notes: int, rng: random.Random) -> dict:
 
 # --- the bulk of the record: benchmark scaffolding ------------------------------------
 
-def _next_id(cursor, model) -> int:
-    cursor.execute(f'SELECT COALESCE(MAX(id), 0) + 1 FROM "{model._meta.db_table}"')
-    return cursor.fetchone()[0]
-
-
-def _copy(cursor, model, rows) -> int:
-    """COPY rows (dicts by attribute name, e.g. case_id) into `model`'s table. Every
-    concrete field is written; one a row leaves out gets the model's default, as the ORM
-    would write it, so a field added later does not break the load (as in
-    caseload_search.py)."""
-    fields = model._meta.concrete_fields
-    defaults = {f.attname: f.get_default() for f in fields}
-    columns = ", ".join(f'"{f.column}"' for f in fields)
-    count = 0
-    with cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row([row[f.attname] if f.attname in row else defaults[f.attname]
-                            for f in fields])
-            count += 1
-    return count
-
-
 def load_notes(count: int, built: dict, rng: random.Random, deadline: Deadline) -> dict:
     """`count` final notes of the case, their links to the people they are about and some
     addenda, with COPY; the rows the actions would have written for the notes themselves
@@ -291,9 +256,9 @@ def load_notes(count: int, built: dict, rng: random.Random, deadline: Deadline) 
     counts = {}
     links, addenda = [], []
     with transaction.atomic(), connection.cursor() as cursor:
-        note0 = _next_id(cursor, CaseNote)
-        link0 = _next_id(cursor, Link)
-        addendum0 = _next_id(cursor, Addendum)
+        note0 = next_id(cursor, CaseNote)
+        link0 = next_id(cursor, Link)
+        addendum0 = next_id(cursor, Addendum)
 
         def note_rows():
             for n in range(count):
@@ -325,21 +290,14 @@ def load_notes(count: int, built: dict, rng: random.Random, deadline: Deadline) 
                        "state": "final", "version": 1, "created_at": written, "updated_at": written,
                        "finalised_at": written, "client_ref": ""}
 
-        counts["notes"] = _copy(cursor, CaseNote, note_rows())
-        counts["note-people links"] = _copy(cursor, Link, links)
-        counts["addenda"] = _copy(cursor, Addendum, addenda)
+        counts["notes"] = copy_rows(cursor, CaseNote, note_rows())
+        counts["note-people links"] = copy_rows(cursor, Link, links)
+        counts["addenda"] = copy_rows(cursor, Addendum, addenda)
         for model in (CaseNote, Link, Addendum):
             table = model._meta.db_table
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                            f"(SELECT MAX(id) FROM {table}))")
     return counts
-
-
-def analyze() -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
 
 
 def expected(built: dict) -> dict:
@@ -373,17 +331,6 @@ def expected(built: dict) -> dict:
 
 # --- the measurements -----------------------------------------------------------------
 
-def _label(sql: str) -> str:
-    """What a statement reads or writes, for the breakdown: the verb and the main table
-    (for a count, COUNT and the table counted)."""
-    label = statement_label(sql)
-    if label and label.split()[-1].startswith("__"):
-        counted = re.search(r'\bFROM\s+"(\w+)"', sql)
-        if counted:
-            return f"COUNT {counted[1]}"
-    return label or sql[:40]
-
-
 def _pages(count: int, per_page: int) -> str:
     pages = max(1, math.ceil(count / per_page))
     return f"{pages} page{'s' if pages != 1 else ''}"
@@ -404,68 +351,6 @@ def check_listing(total: int, page: int, per_page: int):
             raise BenchError(f"page {page} says {found[0] if found else 'no count'!r}, "
                              f"not 'Showing notes {first} to {last} of {total}'")
     return check
-
-
-def measure_page(client, name: str, url: str, args, deadline: Deadline, check) -> dict:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    # Bounded: a page gets at most --page-seconds for its warm-up and timed requests
-    # together (a slow page is reported from the requests that fitted, and says so).
-    page_seconds = min(args.page_seconds, max(1.0, deadline.left() - 30))
-    page_end = time.monotonic() + page_seconds
-    warm_end = time.monotonic() + page_seconds / 4
-    response = client.get(url)
-    if response.status_code != 200:
-        raise BenchError(f"{name}: {url} answered {response.status_code}")
-    check(response.content.decode())
-    with CaptureQueriesContext(connection) as captured:
-        client.get(url)
-    # Statements, not counting BEGIN and COMMIT (Django lists those too): the page's
-    # audit entry is written in a transaction of its own.
-    statements = [q["sql"] for q in captured.captured_queries]
-    queries = sum(1 for sql in statements if sql not in ("BEGIN", "COMMIT", "ROLLBACK"))
-    transactions = statements.count("COMMIT")
-
-    # Where the time goes: each statement's median over a few requests (these count as
-    # warm-up too).
-    runs = []
-    for _ in range(min(5, max(1, args.warmup))):
-        timer = StatementTimer()
-        with connection.execute_wrapper(timer):
-            client.get(url)
-        # Not the page's: a new connection's own settings (CONN_MAX_AGE ends a connection
-        # now and then, and the next request opens another).
-        runs.append([s for s in timer.statements if not s[0].lstrip().upper().startswith("SET ")])
-    per_statement = []
-    if all(len(r) == len(runs[0]) for r in runs):
-        for index, (sql, params, _ms) in enumerate(runs[-1]):
-            per_statement.append((_label(sql), percentile([r[index][2] for r in runs], 50), sql, params))
-    sql_ms = percentile([sum(ms for _sql, _p, ms in r) for r in runs], 50)
-    for _ in range(max(0, args.warmup - len(runs) - 2)):
-        if time.monotonic() > warm_end:
-            break
-        client.get(url)
-    deadline.check(f"warming up {name}")
-
-    samples = []
-    for i in range(args.requests):
-        if time.monotonic() > page_end:
-            break
-        start = time.perf_counter()
-        response = client.get(url)
-        samples.append((time.perf_counter() - start) * 1000)
-        if response.status_code != 200:
-            raise BenchError(f"{name}: request {i} answered {response.status_code}")
-        if i % 20 == 0:
-            deadline.check(f"timing {name}")
-    if not samples:
-        raise BenchError(f"{name}: no request fitted in --page-seconds {args.page_seconds:g}")
-    slowest = max(per_statement, key=lambda s: s[1]) if per_statement else None
-    return {"name": name, "url": url, "samples": samples, "queries": queries,
-            "transactions": transactions, "timed": len(samples),
-            "p50": percentile(samples, 50), "p95": percentile(samples, 95), "max": max(samples),
-            "statements": per_statement, "slowest": slowest, "sql_ms": sql_ms}
 
 
 def report(pages: list[dict], header: list[str], show_explain: bool) -> bool:
@@ -554,7 +439,7 @@ def main() -> int:
 
         connection_created.connect(set_statement_timeout)
         if args.no_jit:
-            connection_created.connect(_jit_off)
+            connection_created.connect(jit_off)
         rng = random.Random(args.seed)
 
         log(f"the team, the case and {ACTION_NOTES} notes, through the actions")
@@ -597,7 +482,7 @@ def main() -> int:
         header = [
             f"Case page benchmark, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
             describe_machine(load_before),
-            f"database: {database.describe()}, {_jit_setting()}",
+            f"database: {database.describe()}, {jit_setting()}",
             f"data: --notes {args.notes:,}: case {built['case'].reference} has {seen['all']:,} notes "
             f"({counts['notes']:,} bulk-loaded, {ACTION_NOTES} through the actions; "
             f"{by.get('standard', 0):,} standard, {by.get('agency_restricted', 0):,} agency-restricted, "

@@ -49,7 +49,6 @@ from _common import (
     PASSWORD,
     BenchError,
     Deadline,
-    StatementTimer,
     add_pg_admin_url,
     alarm_after,
     bench_env,
@@ -61,11 +60,18 @@ from _common import (
     manage,
     on_sigterm,
     open_scratch_postgres,
-    percentile,
     set_statement_timeout,
     setup_django,
     starting_load,
-    statement_label,
+)
+from _pages import (
+    Interrupted,
+    analyze,
+    copy_rows,
+    jit_off,
+    jit_setting,
+    measure_page,
+    next_id,
 )
 
 DB_NAME = "bench_caseload"
@@ -84,25 +90,6 @@ CHILD_NAMES = ["Ava", "Leo", "Mia", "Noah", "Isla", "Alfie", "Ella", "Oscar", "R
 ADULT_NAMES = ["Sarah", "James", "Emma", "Daniel", "Laura", "Craig", "Kelly", "Lee", "Gemma",
                "Wayne", "Hayley", "Ryan", "Stacey", "Dean", "Natalie", "Marcus", "Joanne",
                "Tariq", "Agnieszka", "Kwame", "Shauna", "Paul", "Leanne", "Darren"]
-
-
-class Interrupted(BaseException):
-    """SIGTERM or the last-resort alarm: a BaseException, so that a request under way
-    is not turned into a logged server error on its way out (exit status 2)."""
-
-
-def _jit_off(sender, connection, **kwargs):
-    with connection.cursor() as cursor:
-        cursor.execute("SET jit = off")
-
-
-def _jit_setting() -> str:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('jit'), current_setting('jit_above_cost')")
-        jit, above = cursor.fetchone()
-    return f"jit {jit} (jit_above_cost {above})"
 
 
 # --- the practitioner's world, through the actions -----------------------------------
@@ -180,27 +167,6 @@ def _dob(rng: random.Random, youngest: int, oldest: int) -> datetime.date:
 
 # --- the other 100,000 cases: benchmark scaffolding -----------------------------------
 
-def _next_id(cursor, model) -> int:
-    cursor.execute(f'SELECT COALESCE(MAX(id), 0) + 1 FROM "{model._meta.db_table}"')
-    return cursor.fetchone()[0]
-
-
-def _copy(cursor, model, rows) -> int:
-    """COPY rows (dicts by attribute name, e.g. case_id) into `model`'s table. Every
-    concrete field is written; one a row leaves out gets the model's default, as the ORM
-    would write it, so a field added later does not break the load."""
-    fields = model._meta.concrete_fields
-    defaults = {f.attname: f.get_default() for f in fields}
-    columns = ", ".join(f'"{f.column}"' for f in fields)
-    count = 0
-    with cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row([row[f.attname] if f.attname in row else defaults[f.attname]
-                            for f in fields])
-            count += 1
-    return count
-
-
 def load_filler(cases: int, agencies: dict, rng: random.Random, deadline: Deadline) -> dict:
     """Other teams with their own members, `cases` cases allocated to them with 2-3 people
     each, notes, and the permission rows the actions would have written."""
@@ -250,12 +216,12 @@ def load_filler(cases: int, agencies: dict, rng: random.Random, deadline: Deadli
         deadline.check("loading teams")
 
         with connection.cursor() as cursor:
-            case0 = _next_id(cursor, Case)
-            person0 = _next_id(cursor, Person)
-            perm0 = _next_id(cursor, CaseGroupObjectPermission)
-            note0 = _next_id(cursor, CaseNote)
-            grant0 = _next_id(cursor, CaseGrant)
-            userperm0 = _next_id(cursor, CaseUserObjectPermission)
+            case0 = next_id(cursor, Case)
+            person0 = next_id(cursor, Person)
+            perm0 = next_id(cursor, CaseGroupObjectPermission)
+            note0 = next_id(cursor, CaseNote)
+            grant0 = next_id(cursor, CaseGrant)
+            userperm0 = next_id(cursor, CaseUserObjectPermission)
             categories = ["early_help", "child_in_need", "child_protection_plan",
                           "child_looked_after"]
             plan = []  # (case id, team index, surname, open?)
@@ -273,7 +239,7 @@ def load_filler(cases: int, agencies: dict, rng: random.Random, deadline: Deadli
                     "status": "open" if is_open else "closed", "category": rng.choice(categories),
                     "allocated_team_id": teams[t].pk, "lead_practitioner_id": lead,
                     "opened_on": opened, "closed_on": closed})
-            counts["cases"] = _copy(cursor, Case, case_rows)
+            counts["cases"] = copy_rows(cursor, Case, case_rows)
             del case_rows
             deadline.check("loading cases")
 
@@ -295,7 +261,7 @@ def load_filler(cases: int, agencies: dict, rng: random.Random, deadline: Deadli
                                "date_of_birth": born, "role_in_family": role}
                         pid += 1
 
-            counts["people"] = _copy(cursor, Person, people_rows())
+            counts["people"] = copy_rows(cursor, Person, people_rows())
             deadline.check("loading people")
 
             def permission_rows():
@@ -314,7 +280,7 @@ def load_filler(cases: int, agencies: dict, rng: random.Random, deadline: Deadli
                                    "expires_at": now + datetime.timedelta(days=rng.randint(1, 28))}
                             rid += 1
 
-            counts["team permission rows"] = _copy(cursor, CaseGroupObjectPermission,
+            counts["team permission rows"] = copy_rows(cursor, CaseGroupObjectPermission,
                                                    permission_rows())
             deadline.check("loading permissions")
 
@@ -331,8 +297,8 @@ def load_filler(cases: int, agencies: dict, rng: random.Random, deadline: Deadli
                     userperm_rows.append({"id": userperm0 + 2 * n + k, "permission_id": perms[codename],
                                           "user_id": user_id, "content_object_id": case_id,
                                           "grant_id": grant0 + n, "expires_at": None})
-            counts["keyworker grants"] = _copy(cursor, CaseGrant, grant_rows)
-            _copy(cursor, CaseUserObjectPermission, userperm_rows)
+            counts["keyworker grants"] = copy_rows(cursor, CaseGrant, grant_rows)
+            copy_rows(cursor, CaseUserObjectPermission, userperm_rows)
 
             def note_rows():
                 nid = note0
@@ -358,7 +324,7 @@ def load_filler(cases: int, agencies: dict, rng: random.Random, deadline: Deadli
                                "finalised_at": None if draft else when}
                         nid += 1
 
-            counts["notes"] = _copy(cursor, CaseNote, note_rows())
+            counts["notes"] = copy_rows(cursor, CaseNote, note_rows())
             deadline.check("loading notes")
 
             for model in (Case, Person, CaseGroupObjectPermission, CaseNote, CaseGrant,
@@ -369,77 +335,7 @@ def load_filler(cases: int, agencies: dict, rng: random.Random, deadline: Deadli
     return counts
 
 
-def analyze() -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-
-
 # --- the measurements -----------------------------------------------------------------
-
-def _label(sql: str) -> str:
-    """What a statement reads or writes, for the breakdown: the verb and the main table."""
-    return statement_label(sql) or sql[:40]
-
-
-def measure_page(client, name: str, url: str, args, deadline: Deadline, check) -> dict:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    # Bounded: a page gets at most --page-seconds for its warm-up and timed requests
-    # together (a slow page is reported from the requests that fitted, and says so).
-    page_seconds = min(args.page_seconds, max(1.0, deadline.left() - 30))
-    page_end = time.monotonic() + page_seconds
-    warm_end = time.monotonic() + page_seconds / 4
-    response = client.get(url)
-    if response.status_code != 200:
-        raise BenchError(f"{name}: {url} answered {response.status_code}")
-    check(response.content.decode())
-    with CaptureQueriesContext(connection) as captured:
-        client.get(url)
-    # Statements, not counting BEGIN and COMMIT (Django lists those too): the page's
-    # audit entry is written in a transaction of its own.
-    statements = [q["sql"] for q in captured.captured_queries]
-    queries = sum(1 for sql in statements if sql not in ("BEGIN", "COMMIT", "ROLLBACK"))
-    transactions = statements.count("COMMIT")
-
-    # Where the time goes: each statement's median over a few requests (these count as
-    # warm-up too).
-    runs = []
-    for _ in range(min(5, max(1, args.warmup))):
-        timer = StatementTimer()
-        with connection.execute_wrapper(timer):
-            client.get(url)
-        runs.append(timer.statements)
-    per_statement = []
-    if all(len(r) == len(runs[0]) for r in runs):
-        for index, (sql, params, _ms) in enumerate(runs[-1]):
-            per_statement.append((_label(sql), percentile([r[index][2] for r in runs], 50), sql, params))
-    for _ in range(max(0, args.warmup - len(runs) - 2)):
-        if time.monotonic() > warm_end:
-            break
-        client.get(url)
-    deadline.check(f"warming up {name}")
-
-    samples = []
-    for i in range(args.requests):
-        if time.monotonic() > page_end:
-            break
-        start = time.perf_counter()
-        response = client.get(url)
-        samples.append((time.perf_counter() - start) * 1000)
-        if response.status_code != 200:
-            raise BenchError(f"{name}: request {i} answered {response.status_code}")
-        if i % 20 == 0:
-            deadline.check(f"timing {name}")
-    if not samples:
-        raise BenchError(f"{name}: no request fitted in --page-seconds {args.page_seconds:g}")
-    return {"name": name, "url": url, "samples": samples, "queries": queries,
-            "transactions": transactions, "timed": len(samples),
-            "p50": percentile(samples, 50), "p95": percentile(samples, 95), "max": max(samples),
-            "statements": per_statement}
-
 
 def report(pages: list[dict], header: list[str], show_explain: bool) -> bool:
     print()
@@ -523,7 +419,7 @@ def main() -> int:
 
         connection_created.connect(set_statement_timeout)
         if args.no_jit:
-            connection_created.connect(_jit_off)
+            connection_created.connect(jit_off)
         rng = random.Random(args.seed)
 
         log(f"the practitioner's team and {args.my_cases} cases, through the actions")
@@ -575,7 +471,7 @@ def main() -> int:
         header = [
             f"Caseload and search benchmark, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
             describe_machine(load_before),
-            f"database: {database.describe()}, {_jit_setting()}",
+            f"database: {database.describe()}, {jit_setting()}",
             f"data: {Case.objects.count():,} cases ({args.my_cases} visible to the practitioner, "
             f"{Case.objects.filter(status='open').count():,} open), {Person.objects.count():,} people, "
             f"{counts['notes']:,} bulk-loaded notes, {counts['team permission rows']:,} team "

@@ -1,0 +1,129 @@
+"""What the page benchmarks (case_page.py, caseload_search.py) share: a bulk load with
+COPY, the database's JIT setting, and timing one page with its statements."""
+
+import re
+import time
+
+from _common import BenchError, Deadline, StatementTimer, percentile, statement_label
+
+
+class Interrupted(BaseException):
+    """SIGTERM or the last-resort alarm: a BaseException, so that a request under way
+    is not turned into a logged server error on its way out (exit status 2)."""
+
+
+def jit_off(sender, connection, **kwargs):
+    with connection.cursor() as cursor:
+        cursor.execute("SET jit = off")
+
+
+def jit_setting() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('jit'), current_setting('jit_above_cost')")
+        jit, above = cursor.fetchone()
+    return f"jit {jit} (jit_above_cost {above})"
+
+
+def next_id(cursor, model) -> int:
+    cursor.execute(f'SELECT COALESCE(MAX(id), 0) + 1 FROM "{model._meta.db_table}"')
+    return cursor.fetchone()[0]
+
+
+def copy_rows(cursor, model, rows) -> int:
+    """COPY rows (dicts by attribute name, e.g. case_id) into `model`'s table. Every
+    concrete field is written; one a row leaves out gets the model's default, as the ORM
+    would write it, so a field added later does not break the load."""
+    fields = model._meta.concrete_fields
+    defaults = {f.attname: f.get_default() for f in fields}
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    count = 0
+    with cursor.cursor.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([row[f.attname] if f.attname in row else defaults[f.attname]
+                            for f in fields])
+            count += 1
+    return count
+
+
+def analyze() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def page_statement_label(sql: str) -> str:
+    """What a statement reads or writes, for the breakdown: the verb and the main table
+    (for a count, COUNT and the table counted)."""
+    label = statement_label(sql)
+    if label and label.split()[-1].startswith("__"):
+        counted = re.search(r'\bFROM\s+"(\w+)"', sql)
+        if counted:
+            return f"COUNT {counted[1]}"
+    return label or sql[:40]
+
+
+def measure_page(client, name: str, url: str, args, deadline: Deadline, check) -> dict:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    # Bounded: a page gets at most --page-seconds for its warm-up and timed requests
+    # together (a slow page is reported from the requests that fitted, and says so).
+    page_seconds = min(args.page_seconds, max(1.0, deadline.left() - 30))
+    page_end = time.monotonic() + page_seconds
+    warm_end = time.monotonic() + page_seconds / 4
+    response = client.get(url)
+    if response.status_code != 200:
+        raise BenchError(f"{name}: {url} answered {response.status_code}")
+    check(response.content.decode())
+    with CaptureQueriesContext(connection) as captured:
+        client.get(url)
+    # Statements, not counting BEGIN and COMMIT (Django lists those too): the page's
+    # audit entry is written in a transaction of its own.
+    statements = [q["sql"] for q in captured.captured_queries]
+    queries = sum(1 for sql in statements if sql not in ("BEGIN", "COMMIT", "ROLLBACK"))
+    transactions = statements.count("COMMIT")
+
+    # Where the time goes: each statement's median over a few requests (these count as
+    # warm-up too).
+    runs = []
+    for _ in range(min(5, max(1, args.warmup))):
+        timer = StatementTimer()
+        with connection.execute_wrapper(timer):
+            client.get(url)
+        # Not the page's: a new connection's own settings (CONN_MAX_AGE ends a connection
+        # now and then, and the next request opens another).
+        runs.append([s for s in timer.statements if not s[0].lstrip().upper().startswith("SET ")])
+    per_statement = []
+    if all(len(r) == len(runs[0]) for r in runs):
+        for index, (sql, params, _ms) in enumerate(runs[-1]):
+            per_statement.append((page_statement_label(sql),
+                                  percentile([r[index][2] for r in runs], 50), sql, params))
+    sql_ms = percentile([sum(ms for _sql, _p, ms in r) for r in runs], 50)
+    for _ in range(max(0, args.warmup - len(runs) - 2)):
+        if time.monotonic() > warm_end:
+            break
+        client.get(url)
+    deadline.check(f"warming up {name}")
+
+    samples = []
+    for i in range(args.requests):
+        if time.monotonic() > page_end:
+            break
+        start = time.perf_counter()
+        response = client.get(url)
+        samples.append((time.perf_counter() - start) * 1000)
+        if response.status_code != 200:
+            raise BenchError(f"{name}: request {i} answered {response.status_code}")
+        if i % 20 == 0:
+            deadline.check(f"timing {name}")
+    if not samples:
+        raise BenchError(f"{name}: no request fitted in --page-seconds {args.page_seconds:g}")
+    slowest = max(per_statement, key=lambda s: s[1]) if per_statement else None
+    return {"name": name, "url": url, "samples": samples, "queries": queries,
+            "transactions": transactions, "timed": len(samples),
+            "p50": percentile(samples, 50), "p95": percentile(samples, 95), "max": max(samples),
+            "statements": per_statement, "slowest": slowest, "sql_ms": sql_ms}
+
