@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from casenotes.models import PLAN_SECTION_MAX_LENGTH, Case, CaseGrant, CaseNote, CasePlan, Person
+from casenotes.models import Case, CaseGrant, CaseNote, CasePlan, Person
 from casenotes.rules import CLOCK_SKEW, FUTURE_MESSAGE
 from teams.models import Agency
 
@@ -389,7 +389,6 @@ class PlanForm(forms.Form):
                         "invalid": "Reload the page and make your changes again.",
                         "min_value": "Reload the page and make your changes again."})
 
-    MAX_LENGTH = PLAN_SECTION_MAX_LENGTH
     SECTION_NAMES = [name for name, _ in CasePlan.SECTIONS]
 
     def clean(self):

@@ -269,6 +269,8 @@ class CasePlan(models.Model):
         ("next_steps", "What needs to happen"),
         ("contingency", "If things do not get better"),
     )
+    #: Every field a person writes, with its label (history, audit, messages).
+    LABELS = {**dict(SECTIONS), "review_on": "Next review"}
 
     def __str__(self) -> str:
         return f"Plan for case {self.case_id}"

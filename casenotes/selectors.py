@@ -554,10 +554,6 @@ _PERSON_FIELDS = {"full_name": "Name", "date_of_birth": "Date of birth",
                   "role_in_family": "Role in the family", "specialist_agency": "Specialist agency"}
 
 
-#: The plan's fields as its history shows them.
-PLAN_FIELDS = {**dict(CasePlan.SECTIONS), "review_on": "Next review"}
-
-
 def case_plan(access: CaseAccess, purpose: str) -> dict:
     """The family's plan as saved now (None before its first save), for its page or
     its form (`purpose`); reading it is audited like any read of case data."""
@@ -583,7 +579,7 @@ def case_history(access: CaseAccess) -> dict:
     for person in case.people.all():
         entries += versions_with_changes(person.history.all(), _PERSON_FIELDS,
                                           lambda v, name=person.full_name: name)
-    entries += versions_with_changes(CasePlan.history.filter(case_id=case.pk), PLAN_FIELDS,
+    entries += versions_with_changes(CasePlan.history.filter(case_id=case.pk), CasePlan.LABELS,
                                      lambda v: "Family plan")
     entries.sort(key=lambda e: (e["version"].history_date, e["version"].history_id), reverse=True)
     record(actor=access.actor, action=AuditAction.CASE_HISTORY_VIEWED, object_type="case",

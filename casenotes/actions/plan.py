@@ -16,12 +16,10 @@ from audit.models import AuditAction
 from casenotes.actions.notes import _publish
 from casenotes.models import PLAN_SECTION_MAX_LENGTH, Case, CaseEvent, CasePlan
 from casenotes.permissions import Action, NotFound, policy
+from workspace.validators import no_nul
 
 #: The furthest ahead a review may be set: a later date is almost always a typing slip.
 REVIEW_HORIZON = datetime.timedelta(days=2 * 366)
-
-_LABELS = {**dict(CasePlan.SECTIONS), "review_on": "Next review"}
-
 
 class PlanChanged(Exception):
     """An edit of the plan based on a version that has moved on, where someone else
@@ -33,7 +31,7 @@ class PlanChanged(Exception):
     def __init__(self, current: CasePlan, clashes: list[str], merged: dict):
         user = current.updated_by
         self.current_author = (user.get_full_name() or user.get_username()) if user else "Someone else"
-        parts = ", ".join(f"'{_LABELS[name]}'" for name in clashes)
+        parts = ", ".join(f"'{CasePlan.LABELS[name]}'" for name in clashes)
         super().__init__(f"{self.current_author} changed {parts} of the plan "
                          f"{_when(current.updated_at)} while you had this page open, and so did "
                          "you. Nothing you typed has been saved yet.")
@@ -50,9 +48,6 @@ def _when(moment: datetime.datetime | None) -> str:
     return f"on {local.day} {local:%b} at {local:%H:%M}"
 
 
-_FIELDS = [name for name, _ in CasePlan.SECTIONS] + ["review_on"]
-
-
 def _version_fields(plan: CasePlan, version: int) -> dict | None:
     """The plan's fields as they were at `version` (0: before its first save); None if
     there was no such version."""
@@ -60,14 +55,14 @@ def _version_fields(plan: CasePlan, version: int) -> dict | None:
         return {**{name: "" for name, _ in CasePlan.SECTIONS}, "review_on": None}
     if plan.pk is None:
         return None
-    return plan.history.filter(version=version).values(*_FIELDS).first()
+    return plan.history.filter(version=version).values(*CasePlan.LABELS).first()
 
 
 def _merged(plan: CasePlan, base: dict, mine: dict) -> tuple[dict, list[str]]:
     """Three-way, from the version the editor saw (`base`): each field as it should be
     saved, and the fields both changed in different ways."""
     merged, clashes = {}, []
-    for name in _FIELDS:
+    for name in CasePlan.LABELS:
         theirs = getattr(plan, name)
         if mine[name] == base[name] or mine[name] == theirs:
             merged[name] = theirs  # unchanged by the editor, or changed alike
@@ -87,9 +82,12 @@ def _validated_plan_fields(sections: dict[str, str], review_on: datetime.date | 
     fields: dict = {}
     for name, label in CasePlan.SECTIONS:
         text = (sections.get(name) or "").strip().replace("\r\n", "\n")
-        if "\x00" in text:
-            errors[name] = [f"'{label}' contains a character that cannot be saved. Remove it."]
-        elif len(text) > PLAN_SECTION_MAX_LENGTH:
+        try:
+            no_nul(text)
+        except ValidationError as error:
+            errors[name] = error.messages
+            continue
+        if len(text) > PLAN_SECTION_MAX_LENGTH:
             errors[name] = [f"'{label}' must be {PLAN_SECTION_MAX_LENGTH:,} characters or "
                             f"fewer (it has {len(text):,})."]
         fields[name] = text
@@ -150,6 +148,6 @@ def do_update_plan(*, acting_user, case: Case, based_on: int, sections: dict[str
     plan.save()
     record(actor=access.actor, action=AuditAction.PLAN_UPDATED, object_type="plan",
            object_id=plan.pk, case_id=case.pk,
-           reason="changed: " + ", ".join(_LABELS[name].lower() for name in changed))
+           reason="changed: " + ", ".join(CasePlan.LABELS[name].lower() for name in changed))
     _publish(case.pk, CaseEvent.Kind.CASE_UPDATED, case_locked=True)
     return plan

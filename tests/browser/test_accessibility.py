@@ -332,17 +332,18 @@ def test_a_practitioners_pages_meet_wcag_2_2_aa(world, open_page, axe):
     axe.check(tab, "family plan not yet written")
     visit(tab, case_url(case, "plan_edit"), "Write the family plan")
     page.get_by_label("What we are worried about").fill("Dean's drinking at weekends.")
-    page.locator("#id_review_day").fill("31")
-    page.locator("#id_review_month").fill("2")
-    page.locator("#id_review_year").fill("2027")
+
+    def review_date(day: str, month: str, year: str) -> None:
+        for part, value in (("day", day), ("month", month), ("year", year)):
+            page.locator(f"#id_review_{part}").fill(value)
+
+    review_date("31", "2", "2027")
     page.get_by_role("button", name="Save the plan").click()
     expect(page.locator(".govuk-error-summary")).to_contain_text("Enter a real review date")
     axe.check(tab, "family plan form showing its errors")
     do_update_plan(acting_user=world.team_manager, case=case, based_on=0,
                    sections={"worries": "Weekly visits missed."}, review_on=None)
-    page.locator("#id_review_day").fill("")
-    page.locator("#id_review_month").fill("")
-    page.locator("#id_review_year").fill("")
+    review_date("", "", "")
     page.get_by_role("button", name="Save the plan").click()
     expect(page.locator("#saved-now")).to_contain_text("Weekly visits missed.")
     axe.check(tab, "family plan changed elsewhere, both texts shown")
