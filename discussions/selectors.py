@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from audit.actions import Pending, record, record_many
 from audit.models import AuditAction
-from casenotes.permissions import Action, CaseAccess, policy
+from casenotes.permissions import Action, CaseAccess, NoteLevel, policy
 from discussions.models import AgendaItem, AgreedAction, Discussion, KeptText, Section
 from teams.models import Team
 from teams.selectors import actor_for, team_members
@@ -234,6 +234,64 @@ def case_actions(access: CaseAccess) -> list[AgreedAction]:
                 .exclude(state=AgreedAction.State.PROPOSED)
                 .select_related("owner", "completed_by", "item__discussion")
                 .order_by("state", "due_on", "pk"))
+
+
+@dataclass(frozen=True)
+class FiledRecord:
+    """A signed-off discussion's record as filed into a case (a finalised note)."""
+
+    item: AgendaItem
+    #: Signed off after the family's plan was last changed (or before it had one).
+    newer: bool
+
+    @property
+    def discussion(self) -> Discussion:
+        return self.item.discussion
+
+    @property
+    def note(self):
+        return self.item.filed_note
+
+    @property
+    def held_on(self) -> datetime.date:
+        return timezone.localdate(self.discussion.started_at)
+
+
+def latest_record(access: CaseAccess, plan) -> FiledRecord | None:
+    """The newest discussion record filed into the case, if the viewer may read its
+    note in full: its discussion and date, and whether it is newer than the family's
+    `plan` (a CasePlan or None); not its text (`plan_additions` reads that)."""
+    item = (AgendaItem.objects.filter(case=access.case, filed_note__isnull=False)
+            .select_related("discussion", "filed_note")
+            .order_by("-discussion__signed_off_at", "-pk").first())
+    if item is None or policy.note_level(access, item.filed_note) != NoteLevel.FULL:
+        return None
+    newer = plan is None or plan.updated_at is None or (
+        item.discussion.signed_off_at > plan.updated_at)
+    return FiledRecord(item, newer)
+
+
+def plan_additions(access: CaseAccess, filed: FiledRecord) -> dict[str, str]:
+    """What the record says for each part of the family's plan (worries; what is
+    working well; the decision, what needs to happen and the actions agreed), each
+    headed with the discussion's date. Its text is shown, so the read is audited as a
+    read of its note."""
+    item = filed.item
+    sections = {s.kind: s.text.strip() for s in item.sections.all()}
+    agreed = (item.actions.exclude(state=AgreedAction.State.PROPOSED).select_related("owner")
+              .order_by("due_on", "pk"))
+    steps = [f"Decision: {sections[Section.Kind.DECISION]}"] if sections.get(
+        Section.Kind.DECISION) else []
+    steps += [sections[Section.Kind.NEEDS]] if sections.get(Section.Kind.NEEDS) else []
+    steps += [f"- {a.description} ({a.owner.get_full_name() or a.owner.get_username()}, "
+              f"by {dateformat.format(a.due_on, 'j F Y')})" for a in agreed]
+    texts = {"worries": sections.get(Section.Kind.WORRIES, ""),
+             "strengths": sections.get(Section.Kind.WORKING_WELL, ""),
+             "next_steps": "\n".join(steps)}
+    heading = f"From the group case discussion on {dateformat.format(filed.held_on, 'j F Y')}:"
+    record(actor=access.actor, action=AuditAction.NOTE_VIEWED, object_type="note",
+           object_id=filed.note.pk, case_id=access.case.pk, reason="plan form")
+    return {name: f"{heading}\n{text}" for name, text in texts.items() if text}
 
 
 _SECTION_FIELDS = {"text": "Text"}

@@ -147,8 +147,10 @@ def case_detail(request, case_id):
     if page["notes_page"].number == 1 and not filtered:
         # The newest notes, unfiltered: the caseload counts new ones from here.
         actions.do_mark_case_seen(acting_user=request.user, case=access.case, at=read_from)
+    plan = selectors.plan_summary(access.case)
     return render(request, "casenotes/case_detail.html", {
         "access": access, "case": access.case, "filters": filters,
+        "plan": plan, "filed": discussion_selectors.latest_record(access, plan),
         "filtered": filtered,
         "can_add_note": access.case.is_open and policy.can(request.user, Action.ADD_NOTE, access),
         "can_change_family": access.case.is_open and policy.can(request.user, Action.ADD_PERSON,
@@ -156,7 +158,6 @@ def case_detail(request, case_id):
         "can_manage_access": policy.can(request.user, Action.MANAGE_CASE_ACCESS, access),
         "can_export": policy.can(request.user, Action.EXPORT_CASE, access),
         "agreed_actions": discussion_selectors.case_actions(access),
-        "plan": selectors.plan_summary(access.case),
         "can_edit_plan": access.case.is_open and policy.can(request.user, Action.EDIT_PLAN, access),
         "page_query": _without_page(request.GET),
         **page,

@@ -11,6 +11,7 @@ from casenotes import actions, selectors
 from casenotes.forms import PlanForm
 from casenotes.permissions import Action, policy
 from casenotes.views.notes import _add_action_errors, _fault
+from discussions import selectors as discussion_selectors
 
 PLAN_FAULT_MESSAGE = ("The plan could not be saved because of a fault on our side. Nothing was "
                       "saved, and your text is still here: try again in a moment.")
@@ -21,7 +22,7 @@ def plan_detail(request, case_id):
     access = policy.access_case(request.user, case_id)
     context = selectors.case_plan(access, "plan")
     return render(request, "casenotes/plan.html", {
-        **context,
+        **context, "filed": discussion_selectors.latest_record(access, context["plan"]),
         "can_edit": access.case.is_open and policy.can(request.user, Action.EDIT_PLAN, access),
     })
 
@@ -36,9 +37,13 @@ def plan_edit(request, case_id):
     access = policy.access_case(request.user, case_id, Action.EDIT_PLAN)
     if request.method == "GET":
         context = selectors.case_plan(access, "plan form")
-        return render(request, "casenotes/plan_form.html", {
-            **context, "form": PlanForm(initial=PlanForm.initial_for(context["plan"])),
-        })
+        return _form_adding_record(request, access, context,
+                                   PlanForm.initial_for(context["plan"]),
+                                   adding=request.GET.get("add") == "discussion")
+    if request.POST.get("add") == "discussion" and access.case.is_open:
+        # Not a save: the form again, as typed, with the record added below each part.
+        return _form_adding_record(request, access, selectors.case_plan(access, "plan form"),
+                                   PlanForm.initial_from(request.POST), adding=True)
     form = PlanForm(request.POST)
     saved_now, status = None, 400
     if form.is_valid():
@@ -63,9 +68,27 @@ def plan_edit(request, case_id):
             else:
                 messages.success(request, "Plan saved.")
             return redirect("casenotes:plan_detail", case_id=access.case.pk)
+    context = selectors.case_plan(access, "plan form")
     return render(request, "casenotes/plan_form.html", {
-        **selectors.case_plan(access, "plan form"), "form": form, "saved_now": saved_now,
+        **context, "form": form, "saved_now": saved_now,
+        "filed": discussion_selectors.latest_record(access, context["plan"]),
     }, status=status)
+
+
+def _form_adding_record(request, access, context: dict, initial: dict, *, adding: bool):
+    """The plan form, offering the newest group case discussion record filed into the
+    case; with `adding`, that record is added below each part's text (shown, not saved:
+    the team checks it, then saves)."""
+    filed = discussion_selectors.latest_record(access, context["plan"])
+    added = None
+    adding = adding and access.case.is_open  # a closed case's form is not shown
+    if adding and filed is not None:
+        added = [PlanForm.base_fields[name].label for name in
+                 PlanForm.add_to(initial, discussion_selectors.plan_additions(access, filed))]
+    return render(request, "casenotes/plan_form.html", {
+        **context, "form": PlanForm(initial=initial), "filed": filed, "adding": adding,
+        "added": added,
+    })
 
 
 def _keep_both(form: PlanForm, changed: actions.PlanChanged) -> None:

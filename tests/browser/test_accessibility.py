@@ -350,6 +350,16 @@ def test_a_practitioners_pages_meet_wcag_2_2_aa(world, open_page, axe):
     page.get_by_role("button", name="Save the plan").click()
     expect(page.locator("#plan")).to_contain_text("Dean's drinking at weekends.")
     axe.check(tab, "family plan")
+    # The group case discussion's record, added to the form for the team to check.
+    page.get_by_role("link", name="Change the plan").click()
+    page.get_by_label("If things do not get better").fill("A child protection conference.")
+    page.get_by_role("button", name=re.compile("^Add the record of the")).click()
+    expect(page.locator("#record-added")).to_contain_text("What needs to happen")
+    expect(page.get_by_label("What needs to happen")).to_have_value(
+        re.compile("Decision: Continue the child protection plan.\n- Book a family group"))
+    expect(page.get_by_label("If things do not get better")).to_have_value(
+        "A child protection conference.")
+    axe.check(tab, "family plan form with a discussion's record added")
 
     # --- a draft, and the same draft changed elsewhere --------------------------------
     edit_url = case_url(case, "note_edit", draft.pk)

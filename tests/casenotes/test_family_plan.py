@@ -382,3 +382,176 @@ def test_a_person_form_refused_because_the_case_closed_keeps_what_was_typed(worl
     assert response.status_code == 400
     html = response.content.decode()
     assert "People cannot be added to a closed case." in html and 'value="Baby Harper"' in html
+
+
+# --- the group case discussion's record ---------------------------------------------------
+
+DISCUSSED = {"worries": "Bruises seen on Ellie at nursery.",
+             "working_well": "Kayleigh asked for help early.",
+             "needs": "A parenting course for both parents.",
+             "decision": "Remain on the child protection plan."}
+
+
+def _signed_off(world):
+    """A group case discussion of the Harper case, its record written and signed off
+    (filed into the case as a finalised note), with one action agreed."""
+    from discussions import actions as discussion_actions
+    from discussions.models import Section
+    from tests.discussions.conftest import schedule
+
+    manager = world.team_manager
+    discussion = discussion_actions.do_start_discussion(acting_user=manager,
+                                                        discussion=schedule(world))
+    item = discussion.items.get()
+    for kind, text in DISCUSSED.items():
+        discussion_actions.do_save_section(acting_user=manager, section=item.sections.get(kind=kind),
+                                           text=text, version=1)
+    assert set(DISCUSSED) == {kind.value for kind in Section.Kind}
+    discussion_actions.do_add_action(acting_user=manager, item=item, owner=world.social_worker,
+                                     description="Book the parenting course",
+                                     due_on=datetime.date(2027, 1, 15))
+    discussion_actions.do_sign_off(acting_user=manager, discussion=discussion)
+    item.refresh_from_db()
+    return item
+
+
+def _form(response):
+    assert response.status_code == 200
+    return response.context["form"]
+
+
+def test_a_discussion_signed_off_since_the_plan_changed_is_pointed_out_with_a_way_to_add_it(world):
+    _save(world, world.social_worker)
+    item = _signed_off(world)
+    held = timezone.localtime(item.discussion.started_at).strftime("%-d %B %Y")
+    client = _client(world.user(Role.PROBATION_OFFICER))
+    add = f'href="{_url(world, "plan_edit")}?add=discussion"'
+    for url in (_url(world), reverse("casenotes:case_detail", args=[world.case.pk])):
+        page = client.get(url).content.decode()
+        assert 'id="plan-discussed"' in page
+        assert f"The group case discussion on {held} was signed off after the plan" in page
+        assert add in page and "Update the plan from its record" in page
+    # Once the plan has been changed since, there is nothing to point out.
+    _save(world, world.social_worker, based_on=1, contingency="A child protection conference.")
+    for url in (_url(world), reverse("casenotes:case_detail", args=[world.case.pk])):
+        assert 'id="plan-discussed"' not in client.get(url).content.decode()
+    # The form still offers the record, as the last discussion rather than a newer one.
+    form = client.get(_url(world, "plan_edit")).content.decode()
+    assert f"The last group case discussion about this family was on {held}." in form
+    assert 'id="add-record"' in form
+
+
+def test_adding_the_record_puts_it_below_each_part_and_saves_nothing_until_the_team_does(world):
+    plan = _save(world, world.social_worker, next_steps=STEPS)
+    item = _signed_off(world)
+    held = timezone.localtime(item.discussion.started_at).strftime("%-d %B %Y")
+    heading = f"From the group case discussion on {held}:"
+    probation = world.user(Role.PROBATION_OFFICER)
+    client = _client(probation)
+    before, watch = write_fingerprint(), AuditWatch()
+    response = client.get(_url(world, "plan_edit"), {"add": "discussion"})
+    form = _form(response)
+    assert form.initial["worries"] == f"{WORRIES}\n\n{heading}\n{DISCUSSED['worries']}"
+    assert form.initial["strengths"] == f"{heading}\n{DISCUSSED['working_well']}"
+    assert form.initial["next_steps"] == (
+        f"{STEPS}\n\n{heading}\nDecision: {DISCUSSED['decision']}\n{DISCUSSED['needs']}\n"
+        f"- Book the parenting course ({world.social_worker.get_full_name()}, by 15 January 2027)")
+    assert form.initial["contingency"] == "" and form.initial["based_on"] == plan.version
+    html = response.content.decode()
+    assert 'id="record-added"' in html and "Nothing is saved until you do." in html
+    assert ("has been added to: What we are worried about, What is working well, "
+            "What needs to happen.") in html
+    # Nothing saved; the record's text was shown, so its note was read, and recorded so.
+    assert _without_audit(write_fingerprint()) == _without_audit(before)
+    assert watch.actions() == [AuditAction.PLAN_VIEWED, AuditAction.NOTE_VIEWED]
+    read = watch.one(AuditAction.NOTE_VIEWED)
+    assert_audit(read, action=AuditAction.NOTE_VIEWED, actor=probation, case_id=world.case.pk,
+                 object_type="note", object_id=item.filed_note_id)
+    assert read.reason == "plan form"
+
+    # Saved as shown, through the plan's one write path.
+    posted = {**{name: str(value) for name, value in form.initial.items()},
+              "review_day": "", "review_month": "", "review_year": ""}
+    assert client.post(_url(world, "plan_edit"), posted).status_code == 302
+    plan.refresh_from_db()
+    assert plan.version == 2 and plan.updated_by == probation
+    assert plan.worries.endswith(DISCUSSED["worries"]) and plan.strengths.startswith(heading)
+    # Added once: asking again adds nothing, and says the plan already holds it.
+    response = client.get(_url(world, "plan_edit"), {"add": "discussion"})
+    assert _form(response).initial["worries"] == plan.worries
+    assert 'id="record-already-added"' in response.content.decode()
+
+
+def test_adding_the_record_while_typing_keeps_what_was_typed(world):
+    _save(world, world.social_worker)
+    _signed_off(world)
+    client = _client(world.social_worker)
+    before = write_fingerprint()
+    typed = "Typed just now.\r\nSecond line."
+    response = client.post(_url(world, "plan_edit"), _plan_post(
+        based_on=1, add="discussion", contingency=typed, review_day="31", review_month="2",
+        review_year="2027"))
+    form = _form(response)
+    assert form.initial["contingency"] == typed  # a part the record has nothing for
+    assert form.initial["worries"].startswith(f"{WORRIES}\n\nFrom the group case discussion on ")
+    assert form.initial["next_steps"].startswith(f"{STEPS}\n\n")
+    # Not a save: the date is not checked yet, and kept as typed with the version seen.
+    assert (form.initial["review_day"], form.initial["based_on"]) == ("31", "1")
+    assert not form.is_bound and 'id="record-added"' in response.content.decode()
+    assert _without_audit(write_fingerprint()) == _without_audit(before)
+
+
+def test_the_form_shows_no_text_of_the_record_until_asked_and_records_no_read_of_it(world):
+    _signed_off(world)
+    client = _client(world.social_worker)
+    watch = AuditWatch()
+    response = client.get(_url(world, "plan_edit"))
+    html = response.content.decode()
+    assert 'id="discussion-record"' in html and 'id="add-record"' in html
+    assert not any(text in html for text in DISCUSSED.values())
+    assert watch.actions() == [AuditAction.PLAN_VIEWED]
+    # Before the plan's first save, the case and plan pages offer to write it from the record.
+    page = client.get(_url(world)).content.decode()
+    assert "Write the plan from its record" in page
+    assert not any(text in page for text in DISCUSSED.values())
+
+
+def test_with_no_record_filed_there_is_nothing_to_add(world):
+    _save(world, world.social_worker)
+    client = _client(world.social_worker)
+    html = client.get(_url(world)).content.decode()
+    assert 'id="plan-discussed"' not in html
+    form_page = client.get(_url(world, "plan_edit")).content.decode()
+    assert 'id="add-record"' not in form_page and 'id="discussion-record"' not in form_page
+    response = client.get(_url(world, "plan_edit"), {"add": "discussion"})
+    assert _form(response).initial["worries"] == WORRIES
+    assert 'id="no-record"' in response.content.decode()
+
+
+def test_another_case_never_offers_this_case_record(world):
+    _signed_off(world)
+    locality = world.locality_users[Role.SOCIAL_WORKER]
+    client = _client(locality)
+    other = reverse("casenotes:plan_edit", args=[world.other_case.pk])
+    watch = AuditWatch()
+    response = client.get(other, {"add": "discussion"})
+    html = response.content.decode()
+    assert 'id="no-record"' in html and 'id="add-record"' not in html
+    assert not any(text in html for text in DISCUSSED.values())
+    assert AuditAction.NOTE_VIEWED not in watch.actions()
+
+
+def test_a_closed_case_adds_nothing_and_a_save_refused_keeps_what_was_typed(world):
+    _save(world, world.social_worker)
+    _signed_off(world)
+    do_close_case(acting_user=world.team_manager, case=world.case)
+    client = _client(world.social_worker)
+    watch = AuditWatch()
+    html = client.get(_url(world, "plan_edit"), {"add": "discussion"}).content.decode()
+    assert 'name="worries"' not in html and AuditAction.NOTE_VIEWED not in watch.actions()
+    response = client.post(_url(world, "plan_edit"), _plan_post(
+        based_on=1, add="discussion", worries="Typed before it closed."))
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "This case is closed. Its plan cannot be changed." in html
+    assert "Typed before it closed." in html
