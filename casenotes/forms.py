@@ -423,18 +423,6 @@ class PlanForm(forms.Form):
         names = [*cls.SECTION_NAMES, "review_day", "review_month", "review_year", "based_on"]
         return {name: data.get(name, "") for name in names}
 
-    @staticmethod
-    def add_to(initial: dict, additions: dict[str, str]) -> list[str]:
-        """Add text below each part's own (once: text a part already holds is not
-        added again); the names of the parts it was added to."""
-        added = []
-        for name, text in additions.items():
-            current = str(initial.get(name) or "").replace("\r\n", "\n").rstrip()
-            if text not in current:
-                initial[name] = f"{current}\n\n{text}" if current else text
-                added.append(name)
-        return added
-
 
 class SpecialistAgencyForm(forms.Form):
     specialist_agency = forms.ModelChoiceField(

@@ -7,7 +7,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch
+from django.db.models import Count, Prefetch
 from django.utils import dateformat, timezone
 
 from audit.actions import Pending, record, record_many
@@ -243,6 +243,8 @@ class FiledRecord:
     item: AgendaItem
     #: Signed off after the family's plan was last changed (or before it had one).
     newer: bool
+    #: Addenda added to the filed note since (corrections the plan should not miss).
+    addenda: int
 
     @property
     def discussion(self) -> Discussion:
@@ -256,26 +258,38 @@ class FiledRecord:
     def held_on(self) -> datetime.date:
         return timezone.localdate(self.discussion.started_at)
 
+    @property
+    def heading(self) -> str:
+        """The line the record's text is headed with in each part of the plan."""
+        return f"From the group case discussion on {dateformat.format(self.held_on, 'j F Y')}:"
+
 
 def latest_record(access: CaseAccess, plan) -> FiledRecord | None:
     """The newest discussion record filed into the case, if the viewer may read its
-    note in full: its discussion and date, and whether it is newer than the family's
-    `plan` (a CasePlan or None); not its text (`plan_additions` reads that)."""
+    note in full: its discussion and date, how many addenda its note has, and whether
+    it is newer than the family's `plan` (a CasePlan or None); not its text
+    (`add_record_to_plan` reads that)."""
     item = (AgendaItem.objects.filter(case=access.case, filed_note__isnull=False)
             .select_related("discussion", "filed_note")
+            .annotate(addenda=Count("filed_note__addenda"))
             .order_by("-discussion__signed_off_at", "-pk").first())
     if item is None or policy.note_level(access, item.filed_note) != NoteLevel.FULL:
         return None
     newer = plan is None or plan.updated_at is None or (
         item.discussion.signed_off_at > plan.updated_at)
-    return FiledRecord(item, newer)
+    return FiledRecord(item, newer, item.addenda)
 
 
-def plan_additions(access: CaseAccess, filed: FiledRecord) -> dict[str, str]:
-    """What the record says for each part of the family's plan (worries; what is
-    working well; the decision, what needs to happen and the actions agreed), each
-    headed with the discussion's date. Its text is shown, so the read is audited as a
-    read of its note."""
+def add_record_to_plan(access: CaseAccess, filed: FiledRecord, parts: dict) -> list[str]:
+    """Add what the record says below each part of the family's plan in `parts` (form
+    values by part name, changed in place): worries; what is working well; the
+    decision, what needs to happen and the actions agreed. Each is headed with the
+    discussion's date, and a part already holding that heading is left as it is (the
+    team may have changed the text since). The names of the parts added to. The record's
+    text is then shown, so that is audited as a read of its note; adding nothing reads
+    nothing."""
+    if all(filed.heading in str(parts.get(name) or "") for name in PLAN_PARTS):
+        return []
     item = filed.item
     sections = {s.kind: s.text.strip() for s in item.sections.all()}
     agreed = (item.actions.exclude(state=AgreedAction.State.PROPOSED).select_related("owner")
@@ -288,10 +302,21 @@ def plan_additions(access: CaseAccess, filed: FiledRecord) -> dict[str, str]:
     texts = {"worries": sections.get(Section.Kind.WORRIES, ""),
              "strengths": sections.get(Section.Kind.WORKING_WELL, ""),
              "next_steps": "\n".join(steps)}
-    heading = f"From the group case discussion on {dateformat.format(filed.held_on, 'j F Y')}:"
-    record(actor=access.actor, action=AuditAction.NOTE_VIEWED, object_type="note",
-           object_id=filed.note.pk, case_id=access.case.pk, reason="plan form")
-    return {name: f"{heading}\n{text}" for name, text in texts.items() if text}
+    added = []
+    for name, text in texts.items():
+        current = str(parts.get(name) or "").replace("\r\n", "\n").rstrip()
+        if text and filed.heading not in current:
+            block = f"{filed.heading}\n{text}"
+            parts[name] = f"{current}\n\n{block}" if current else block
+            added.append(name)
+    if added:
+        record(actor=access.actor, action=AuditAction.NOTE_VIEWED, object_type="note",
+               object_id=filed.note.pk, case_id=access.case.pk, reason="plan form")
+    return added
+
+
+#: The parts of the family's plan a discussion's record has something for.
+PLAN_PARTS = ("worries", "strengths", "next_steps")
 
 
 _SECTION_FIELDS = {"text": "Text"}

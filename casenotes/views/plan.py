@@ -84,7 +84,7 @@ def _form_adding_record(request, access, context: dict, initial: dict, *, adding
     adding = adding and access.case.is_open  # a closed case's form is not shown
     if adding and filed is not None:
         added = [PlanForm.base_fields[name].label for name in
-                 PlanForm.add_to(initial, discussion_selectors.plan_additions(access, filed))]
+                 discussion_selectors.add_record_to_plan(access, filed, initial)]
     return render(request, "casenotes/plan_form.html", {
         **context, "form": PlanForm(initial=initial), "filed": filed, "adding": adding,
         "added": added,

@@ -419,13 +419,6 @@ def family_plan_form(world):
                 ["Weekly visits.", world.case.reference, "Harper family"])
 
 
-@reads("casenotes:plan_edit")
-def family_plan_form_adding_a_discussion_record(world):
-    _signed_off_discussion(world)
-    return Read(world.social_worker, _case_url("plan_edit", world),
-                [SECTION_TEXT, AGREED_ACTION, world.case.reference], query={"add": "discussion"})
-
-
 @reads("discussions:agenda_add")
 def agenda_add_form(world):
     from casenotes.actions import do_create_case

@@ -360,6 +360,9 @@ def test_a_practitioners_pages_meet_wcag_2_2_aa(world, open_page, axe):
     expect(page.get_by_label("If things do not get better")).to_have_value(
         "A child protection conference.")
     axe.check(tab, "family plan form with a discussion's record added")
+    # Enter in a field saves the plan (the first button), never adds the record again.
+    page.locator("#id_review_year").press("Enter")
+    expect(page.locator("#plan")).to_contain_text("Book a family group conference")
 
     # --- a draft, and the same draft changed elsewhere --------------------------------
     edit_url = case_url(case, "note_edit", draft.pk)

@@ -476,17 +476,51 @@ def test_adding_the_record_puts_it_below_each_part_and_saves_nothing_until_the_t
     plan.refresh_from_db()
     assert plan.version == 2 and plan.updated_by == probation
     assert plan.worries.endswith(DISCUSSED["worries"]) and plan.strengths.startswith(heading)
-    # Added once: asking again adds nothing, and says the plan already holds it.
+    # Added once: asking again adds nothing, says the plan already holds it, and shows
+    # none of the record's text beyond the plan's own (so records no read of it).
+    watch = AuditWatch()
     response = client.get(_url(world, "plan_edit"), {"add": "discussion"})
     assert _form(response).initial["worries"] == plan.worries
     assert 'id="record-already-added"' in response.content.decode()
+    assert watch.actions() == [AuditAction.PLAN_VIEWED]
+
+
+def test_a_part_whose_added_text_was_changed_is_not_given_the_record_again(world):
+    _save(world, world.social_worker)
+    _signed_off(world)
+    client = _client(world.social_worker)
+    added = _form(client.get(_url(world, "plan_edit"), {"add": "discussion"})).initial
+    edited = {**added, "worries": added["worries"].replace("nursery", "school"),
+              "strengths": "", "review_day": "", "review_month": "", "review_year": ""}
+    assert client.post(_url(world, "plan_edit"), edited).status_code == 302
+    watch = AuditWatch()
+    again = _form(client.get(_url(world, "plan_edit"), {"add": "discussion"})).initial
+    # The changed part keeps the team's words; the emptied part gets the record back.
+    assert again["worries"] == edited["worries"] and again["worries"].count("From the group") == 1
+    assert again["strengths"].endswith(DISCUSSED["working_well"])
+    assert AuditAction.NOTE_VIEWED in watch.actions()
+
+
+def test_addenda_to_the_filed_record_are_pointed_out_to_read_before_saving(world):
+    from casenotes.actions import do_add_addendum
+
+    _save(world, world.social_worker)
+    item = _signed_off(world)
+    do_add_addendum(acting_user=world.team_manager, note=item.filed_note,
+                    body="Correction: the bruises were seen at school, not nursery.")
+    client = _client(world.social_worker)
+    note_url = reverse("casenotes:note_detail", args=[world.case.pk, item.filed_note_id])
+    for query in ({}, {"add": "discussion"}):
+        html = client.get(_url(world, "plan_edit"), query).content.decode()
+        assert 'id="record-addenda"' in html and "has 1 addendum added since it was filed" in html
+        assert f'href="{note_url}" target="_blank"' in html
 
 
 def test_adding_the_record_while_typing_keeps_what_was_typed(world):
     _save(world, world.social_worker)
     _signed_off(world)
     client = _client(world.social_worker)
-    before = write_fingerprint()
+    before, watch = write_fingerprint(), AuditWatch()
     typed = "Typed just now.\r\nSecond line."
     response = client.post(_url(world, "plan_edit"), _plan_post(
         based_on=1, add="discussion", contingency=typed, review_day="31", review_month="2",
@@ -499,6 +533,7 @@ def test_adding_the_record_while_typing_keeps_what_was_typed(world):
     assert (form.initial["review_day"], form.initial["based_on"]) == ("31", "1")
     assert not form.is_bound and 'id="record-added"' in response.content.decode()
     assert _without_audit(write_fingerprint()) == _without_audit(before)
+    assert watch.actions() == [AuditAction.PLAN_VIEWED, AuditAction.NOTE_VIEWED]
 
 
 def test_the_form_shows_no_text_of_the_record_until_asked_and_records_no_read_of_it(world):
@@ -555,3 +590,49 @@ def test_a_closed_case_adds_nothing_and_a_save_refused_keeps_what_was_typed(worl
     html = response.content.decode()
     assert "This case is closed. Its plan cannot be changed." in html
     assert "Typed before it closed." in html
+
+
+def test_a_record_the_viewer_may_not_read_in_full_is_never_offered(world):
+    from casenotes.models import CaseNote
+
+    _save(world, world.social_worker)
+    item = _signed_off(world)
+    # Were the filed record restricted to the manager's agency, a probation officer
+    # would see its placeholder only: no pointer, no offer, none of its text.
+    CaseNote.objects.filter(pk=item.filed_note_id).update(
+        sensitivity=CaseNote.Sensitivity.AGENCY_RESTRICTED,
+        restricted_agency=world.team_manager.memberships.get().agency)
+    client = _client(world.user(Role.PROBATION_OFFICER))
+    watch = AuditWatch()
+    for url, query in ((_url(world), {}), (reverse("casenotes:case_detail", args=[world.case.pk]), {}),
+                       (_url(world, "plan_edit"), {}), (_url(world, "plan_edit"), {"add": "discussion"})):
+        html = client.get(url, query).content.decode()
+        assert 'id="plan-discussed"' not in html and 'id="add-record"' not in html
+        assert not any(text in html for text in DISCUSSED.values())
+    assert AuditAction.NOTE_VIEWED not in watch.actions()
+    # The manager, who may read it, is offered it.
+    assert 'id="add-record"' in _client(world.team_manager).get(
+        _url(world, "plan_edit")).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)  # as pages run: no transaction around the request
+def test_the_record_is_not_shown_when_its_read_cannot_be_recorded(world, monkeypatch):
+    from audit import actions as audit_actions
+
+    _save(world, world.social_worker)
+    _signed_off(world)
+    write = audit_actions._write
+
+    def no_note_reads(events):
+        if any(e.action == AuditAction.NOTE_VIEWED for e in events):
+            raise DatabaseError("the audit table cannot be written")
+        write(events)
+
+    monkeypatch.setattr(audit_actions, "_write", no_note_reads)
+    client = Client(raise_request_exception=False)
+    client.force_login(world.social_worker)
+    response = client.get(_url(world, "plan_edit"), {"add": "discussion"})
+    assert response.status_code == 500
+    assert not any(text in response.content.decode() for text in DISCUSSED.values())
+    # Without the record, the form is shown as ever.
+    assert client.get(_url(world, "plan_edit")).status_code == 200
