@@ -1,15 +1,86 @@
-"""What the page benchmarks (case_page.py, caseload_search.py) share: a bulk load with
-COPY, the database's JIT setting, and timing one page with its statements."""
+"""What the page benchmarks (case_page.py, caseload_search.py) share: the scratch
+database with Django set up on it, a bulk load with COPY, the database's JIT setting,
+and timing one page with its statements."""
 
+import contextlib
 import re
+import signal
 import time
+from dataclasses import dataclass
 
-from _common import BenchError, Deadline, StatementTimer, percentile, statement_label
+from _common import (
+    BenchError,
+    Deadline,
+    StatementTimer,
+    alarm_after,
+    bench_env,
+    drop_at_end,
+    log,
+    manage,
+    on_sigterm,
+    open_scratch_postgres,
+    percentile,
+    set_statement_timeout,
+    setup_django,
+    starting_load,
+    statement_label,
+)
 
 
 class Interrupted(BaseException):
     """SIGTERM or the last-resort alarm: a BaseException, so that a request under way
     is not turned into a logged server error on its way out (exit status 2)."""
+
+
+@dataclass
+class Scratch:
+    """What `scratch_django` made: the database, the run's deadline, the load average
+    before it began, and when set-up began (time.monotonic)."""
+
+    database: object
+    deadline: Deadline
+    load_before: float
+    started: float
+
+
+@contextlib.contextmanager
+def scratch_django(args, db_name: str, hint: str):
+    """The run's deadline (`args.budget`, with `hint` on how to fit it) and last-resort
+    alarm; a scratch PostgreSQL database (`args.pg_admin_url`), migrated, with Django set
+    up on it (each statement time-limited, and JIT off with `args.no_jit`). On leaving,
+    however the run ended: the alarm off, Django's connections closed, the database
+    dropped. Raises BenchError when PostgreSQL cannot be used (stderr says why)."""
+    deadline = Deadline(args.budget, hint, BenchError)
+    on_sigterm(Interrupted)
+    alarm_after(int(args.budget) + 30, "out of time (the budget's last-resort alarm)", Interrupted)
+    load_before = starting_load()
+    database = open_scratch_postgres(args.pg_admin_url, db_name, BenchError)
+    if database is None:
+        raise BenchError(f"cannot run without the scratch database {db_name}")
+    env = bench_env(database.url, "testserver,127.0.0.1,localhost", unset=("REDIS_URL",))
+    django_ready = False
+    try:
+        log(f"database: {database.describe()}")
+        database.create()
+        log("migrating")
+        started = time.monotonic()
+        manage(env, "migrate", "--noinput", error=BenchError, deadline=deadline)
+        setup_django(env)
+        django_ready = True
+        from django.db.backends.signals import connection_created
+
+        connection_created.connect(set_statement_timeout)
+        if args.no_jit:
+            connection_created.connect(jit_off)
+        yield Scratch(database, deadline, load_before, started)
+    finally:
+        signal.alarm(0)
+        if django_ready:
+            from django.db import connections
+
+            connections.close_all()
+        drop_at_end(database, f"removed the scratch database {db_name}",
+                    f"could not remove the scratch database {db_name}")
 
 
 def jit_off(sender, connection, **kwargs):

@@ -48,7 +48,6 @@ import datetime
 import math
 import random
 import re
-import signal
 import sys
 import time
 
@@ -57,28 +56,19 @@ from _common import (
     BenchError,
     Deadline,
     add_pg_admin_url,
-    alarm_after,
-    bench_env,
     describe_machine,
-    drop_at_end,
     explain,
     log,
     make_parser,
-    manage,
-    on_sigterm,
-    open_scratch_postgres,
-    set_statement_timeout,
-    setup_django,
-    starting_load,
 )
 from _pages import (
     Interrupted,
     analyze,
     copy_rows,
-    jit_off,
     jit_setting,
     measure_page,
     next_id,
+    scratch_django,
 )
 
 DB_NAME = "bench_case_page"
@@ -416,100 +406,77 @@ def main() -> int:
     if not (1 <= args.page_seconds <= 3600 and 60 <= args.budget <= 24 * 3600):
         parser.error("--page-seconds: 1..3600; --budget: 60..86400")
 
-    deadline = Deadline(args.budget, "lower --notes or --requests", BenchError)
-    on_sigterm(Interrupted)
-    alarm_after(int(args.budget) + 30, "out of time (the budget's last-resort alarm)", Interrupted)
-    load_before = starting_load()
-    database = open_scratch_postgres(args.pg_admin_url, DB_NAME, BenchError)
-    if database is None:
-        return 2
-
-    env = bench_env(database.url, "testserver,127.0.0.1,localhost", unset=("REDIS_URL",))
-    django_ready = False
     try:
-        log(f"database: {database.describe()}")
-        database.create()
-        log("migrating")
-        started = time.monotonic()
-        manage(env, "migrate", "--noinput", error=BenchError, deadline=deadline)
-        setup_django(env)
-        django_ready = True
-        from django.conf import settings
-        from django.db.backends.signals import connection_created
-
-        connection_created.connect(set_statement_timeout)
-        if args.no_jit:
-            connection_created.connect(jit_off)
-        rng = random.Random(args.seed)
-
-        log(f"the team, the case and {ACTION_NOTES} notes, through the actions")
-        built = build_case(ACTION_NOTES, rng)
-        deadline.check("building the case")
-        log(f"bulk-loading {args.notes:,} notes")
-        load_started = time.monotonic()
-        counts = load_notes(args.notes, built, rng, deadline)
-        load_seconds = time.monotonic() - load_started
-        log("loaded " + ", ".join(f"{v:,} {k}" for k, v in counts.items()) + f" in {load_seconds:.1f} s")
-        analyze()
-        setup_seconds = time.monotonic() - started
-        log(f"ANALYZE done; setup took {setup_seconds:.0f} s")
-
-        seen = expected(built)
-        per_page = settings.CASE_NOTES_PER_PAGE
-        last_page = max(1, math.ceil(seen["listed"] / per_page))
-        if not seen["words"]:
-            raise BenchError(f"no note the worker reads says {WORD!r}: raise --notes")
-
-        from django.test import Client
-
-        client = Client()
-        client.force_login(built["users"]["worker"])
-        case_url = f"/cases/{built['case'].pk}/"
-        pages = []
-        for name, url, check in [
-            ("page 1     GET /cases/<id>/", case_url, check_listing(seen["listed"], 1, per_page)),
-            (f"last page  GET /cases/<id>/?page={last_page}", f"{case_url}?page={last_page}",
-             check_listing(seen["listed"], last_page, per_page)),
-            ("by type    GET /cases/<id>/?note_type=phone_call", f"{case_url}?note_type=phone_call",
-             check_listing(seen["phone_call"], 1, per_page)),
-            (f"words      GET /cases/<id>/?words={WORD}", f"{case_url}?words={WORD}",
-             check_listing(seen["words"], 1, per_page)),
-        ]:
-            log(f"timing {name.split('  ')[0]} ({args.warmup} warm-up + {args.requests} requests): {url}")
-            pages.append(measure_page(client, name, url, args, deadline, check))
-
-        by = seen["by sensitivity"]
-        header = [
-            f"Case page benchmark, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
-            describe_machine(load_before),
-            f"database: {database.describe()}, {jit_setting()}",
-            f"data: --notes {args.notes:,}: case {built['case'].reference} has {seen['all']:,} notes "
-            f"({counts['notes']:,} bulk-loaded, {ACTION_NOTES} through the actions; "
-            f"{by.get('standard', 0):,} standard, {by.get('agency_restricted', 0):,} agency-restricted, "
-            f"{by.get('sealed', 0):,} sealed), {counts['note-people links']:,} bulk note-people links, "
-            f"{counts['addenda'] + built['addenda']:,} addenda",
-            f"the social worker sees {seen['listed']:,} notes listed ({seen['full']:,} in full, "
-            f"{seen['listed'] - seen['full']:,} as placeholders) in {last_page} pages of {per_page}; "
-            f"phone calls they read: {seen['phone_call']:,} ({_pages(seen['phone_call'], per_page)}); "
-            f"notes they read with '{WORD}': {seen['words']:,} ({_pages(seen['words'], per_page)})",
-            f"per page: {args.warmup} warm-up requests discarded, up to {args.requests} timed "
-            f"(at most {args.page_seconds:g} s a page), in-process "
-            f"through django.test.Client (setup {setup_seconds:.0f} s)",
-        ]
-        passed = report(pages, header, args.explain)
-        return 0 if passed else 1
+        with scratch_django(args, DB_NAME, "lower --notes or --requests") as scratch:
+            return run(args, scratch)
     except (BenchError, Interrupted) as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
-    finally:
-        signal.alarm(0)
-        if django_ready:
-            from django.db import connections
 
-            connections.close_all()
-        drop_at_end(database, f"removed the scratch database {DB_NAME}",
-                    f"could not remove the scratch database {DB_NAME}")
 
+def run(args, scratch) -> int:
+    """Build the case, time its pages, print the report; 0 when every page passes."""
+    from django.conf import settings
+
+    deadline, database, started = scratch.deadline, scratch.database, scratch.started
+    rng = random.Random(args.seed)
+
+    log(f"the team, the case and {ACTION_NOTES} notes, through the actions")
+    built = build_case(ACTION_NOTES, rng)
+    deadline.check("building the case")
+    log(f"bulk-loading {args.notes:,} notes")
+    load_started = time.monotonic()
+    counts = load_notes(args.notes, built, rng, deadline)
+    load_seconds = time.monotonic() - load_started
+    log("loaded " + ", ".join(f"{v:,} {k}" for k, v in counts.items()) + f" in {load_seconds:.1f} s")
+    analyze()
+    setup_seconds = time.monotonic() - started
+    log(f"ANALYZE done; setup took {setup_seconds:.0f} s")
+
+    seen = expected(built)
+    per_page = settings.CASE_NOTES_PER_PAGE
+    last_page = max(1, math.ceil(seen["listed"] / per_page))
+    if not seen["words"]:
+        raise BenchError(f"no note the worker reads says {WORD!r}: raise --notes")
+
+    from django.test import Client
+
+    client = Client()
+    client.force_login(built["users"]["worker"])
+    case_url = f"/cases/{built['case'].pk}/"
+    pages = []
+    for name, url, check in [
+        ("page 1     GET /cases/<id>/", case_url, check_listing(seen["listed"], 1, per_page)),
+        (f"last page  GET /cases/<id>/?page={last_page}", f"{case_url}?page={last_page}",
+         check_listing(seen["listed"], last_page, per_page)),
+        ("by type    GET /cases/<id>/?note_type=phone_call", f"{case_url}?note_type=phone_call",
+         check_listing(seen["phone_call"], 1, per_page)),
+        (f"words      GET /cases/<id>/?words={WORD}", f"{case_url}?words={WORD}",
+         check_listing(seen["words"], 1, per_page)),
+    ]:
+        log(f"timing {name.split('  ')[0]} ({args.warmup} warm-up + {args.requests} requests): {url}")
+        pages.append(measure_page(client, name, url, args, deadline, check))
+
+    by = seen["by sensitivity"]
+    header = [
+        f"Case page benchmark, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
+        describe_machine(scratch.load_before),
+        f"database: {database.describe()}, {jit_setting()}",
+        f"data: --notes {args.notes:,}: case {built['case'].reference} has {seen['all']:,} notes "
+        f"({counts['notes']:,} bulk-loaded, {ACTION_NOTES} through the actions; "
+        f"{by.get('standard', 0):,} standard, {by.get('agency_restricted', 0):,} agency-restricted, "
+        f"{by.get('sealed', 0):,} sealed), {counts['note-people links']:,} bulk note-people links, "
+        f"{counts['addenda'] + built['addenda']:,} addenda",
+        f"the social worker sees {seen['listed']:,} notes listed ({seen['full']:,} in full, "
+        f"{seen['listed'] - seen['full']:,} as placeholders) in {last_page} pages of {per_page}; "
+        f"phone calls they read: {seen['phone_call']:,} ({_pages(seen['phone_call'], per_page)}); "
+        f"notes they read with '{WORD}': {seen['words']:,} ({_pages(seen['words'], per_page)})",
+        f"per page: {args.warmup} warm-up requests discarded, up to {args.requests} timed "
+        f"(at most {args.page_seconds:g} s a page), in-process "
+        f"through django.test.Client (setup {setup_seconds:.0f} s)",
+    ]
+    passed = report(pages, header, args.explain)
+    return 0 if passed else 1
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -41,7 +41,6 @@ the end, on error and on SIGTERM too. See docs/performance.md for what it measur
 
 import datetime
 import random
-import signal
 import sys
 import time
 
@@ -50,28 +49,19 @@ from _common import (
     BenchError,
     Deadline,
     add_pg_admin_url,
-    alarm_after,
-    bench_env,
     describe_machine,
-    drop_at_end,
     explain,
     log,
     make_parser,
-    manage,
-    on_sigterm,
-    open_scratch_postgres,
-    set_statement_timeout,
-    setup_django,
-    starting_load,
 )
 from _pages import (
     Interrupted,
     analyze,
     copy_rows,
-    jit_off,
     jit_setting,
     measure_page,
     next_id,
+    scratch_django,
 )
 
 DB_NAME = "bench_caseload"
@@ -397,104 +387,81 @@ def main() -> int:
     if not (1 <= args.requests <= 100_000 and 0 <= args.warmup <= 10_000):
         parser.error("--requests: 1..100000; --warmup: 0..10000")
 
-    deadline = Deadline(args.budget, "lower --requests", BenchError)
-    on_sigterm(Interrupted)
-    alarm_after(int(args.budget) + 30, "out of time (the budget's last-resort alarm)", Interrupted)
-    load_before = starting_load()
-    database = open_scratch_postgres(args.pg_admin_url, DB_NAME, BenchError)
-    if database is None:
-        return 2
-
-    env = bench_env(database.url, "testserver,127.0.0.1,localhost", unset=("REDIS_URL",))
-    django_ready = False
     try:
-        log(f"database: {database.describe()}")
-        database.create()
-        log("migrating")
-        started = time.monotonic()
-        manage(env, "migrate", "--noinput", error=BenchError, deadline=deadline)
-        setup_django(env)
-        django_ready = True
-        from django.db.backends.signals import connection_created
-
-        connection_created.connect(set_statement_timeout)
-        if args.no_jit:
-            connection_created.connect(jit_off)
-        rng = random.Random(args.seed)
-
-        log(f"the practitioner's team and {args.my_cases} cases, through the actions")
-        mine = build_practitioner(args.my_cases, rng)
-        deadline.check("building the practitioner's cases")
-        log(f"bulk-loading {args.cases:,} other cases")
-        load_started = time.monotonic()
-        counts = load_filler(args.cases, mine["agencies"], rng, deadline)
-        load_seconds = time.monotonic() - load_started
-        log("loaded " + ", ".join(f"{v:,} {k}" for k, v in counts.items()) + f" in {load_seconds:.1f} s")
-        analyze()
-        setup_seconds = time.monotonic() - started
-        log(f"ANALYZE done; setup took {setup_seconds:.0f} s")
-
-        from django.test import Client
-
-        client = Client()
-        client.force_login(mine["user"])
-        surname = mine["surnames"][0]
-        reference = mine["references"][1]
-        expected_cases = args.my_cases
-
-        def check_caseload(html):
-            shown = html.count(" family</a>")
-            if shown != expected_cases:
-                raise BenchError(f"the caseload shows {shown} cases, not {expected_cases}")
-
-        def check_search(needle):
-            def check(html):
-                if 'id="results-cases"' not in html or needle not in html:
-                    raise BenchError(f"the search page does not show {needle!r}")
-            return check
-
-        pages = []
-        for name, url, check in [
-            ("caseload  GET /", "/", check_caseload),
-            (f"search    GET /search/?q={surname}", f"/search/?q={surname}",
-             check_search(f"{surname} family")),
-            (f"search    GET /search/?q={reference}", f"/search/?q={reference}",
-             check_search(f"({reference}, {mine['team'].name})")),
-        ]:
-            log(f"timing {name.split()[0]} ({args.warmup} warm-up + {args.requests} requests): {url}")
-            pages.append(measure_page(client, name, url, args, deadline, check))
-
-        from casenotes.models import Case, Person
-
-        visible_hits = sum(1 for s in mine["surnames"] if surname.lower() in s.lower())
-        other_hits = Case.objects.filter(family_name__icontains=surname).count() - visible_hits
-        header = [
-            f"Caseload and search benchmark, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
-            describe_machine(load_before),
-            f"database: {database.describe()}, {jit_setting()}",
-            f"data: {Case.objects.count():,} cases ({args.my_cases} visible to the practitioner, "
-            f"{Case.objects.filter(status='open').count():,} open), {Person.objects.count():,} people, "
-            f"{counts['notes']:,} bulk-loaded notes, {counts['team permission rows']:,} team "
-            f"permission rows, {counts['teams']:,} other teams; '{surname}' matches {visible_hits} of "
-            f"their cases and {other_hits} of others",
-            f"per page: {args.warmup} warm-up requests discarded, up to {args.requests} timed "
-            f"(at most {args.page_seconds:g} s a page), in-process "
-            f"through django.test.Client (setup {setup_seconds:.0f} s)",
-        ]
-        passed = report(pages, header, args.explain)
-        return 0 if passed else 1
+        with scratch_django(args, DB_NAME, "lower --requests") as scratch:
+            return run(args, scratch)
     except (BenchError, Interrupted) as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
-    finally:
-        signal.alarm(0)
-        if django_ready:
-            from django.db import connections
 
-            connections.close_all()
-        drop_at_end(database, f"removed the scratch database {DB_NAME}",
-                    f"could not remove the scratch database {DB_NAME}")
 
+def run(args, scratch) -> int:
+    """Build the caseload and the filler, time the pages, print the report; 0 when every
+    page passes."""
+    deadline, database, started = scratch.deadline, scratch.database, scratch.started
+    rng = random.Random(args.seed)
+
+    log(f"the practitioner's team and {args.my_cases} cases, through the actions")
+    mine = build_practitioner(args.my_cases, rng)
+    deadline.check("building the practitioner's cases")
+    log(f"bulk-loading {args.cases:,} other cases")
+    load_started = time.monotonic()
+    counts = load_filler(args.cases, mine["agencies"], rng, deadline)
+    load_seconds = time.monotonic() - load_started
+    log("loaded " + ", ".join(f"{v:,} {k}" for k, v in counts.items()) + f" in {load_seconds:.1f} s")
+    analyze()
+    setup_seconds = time.monotonic() - started
+    log(f"ANALYZE done; setup took {setup_seconds:.0f} s")
+
+    from django.test import Client
+
+    client = Client()
+    client.force_login(mine["user"])
+    surname = mine["surnames"][0]
+    reference = mine["references"][1]
+    expected_cases = args.my_cases
+
+    def check_caseload(html):
+        shown = html.count(" family</a>")
+        if shown != expected_cases:
+            raise BenchError(f"the caseload shows {shown} cases, not {expected_cases}")
+
+    def check_search(needle):
+        def check(html):
+            if 'id="results-cases"' not in html or needle not in html:
+                raise BenchError(f"the search page does not show {needle!r}")
+        return check
+
+    pages = []
+    for name, url, check in [
+        ("caseload  GET /", "/", check_caseload),
+        (f"search    GET /search/?q={surname}", f"/search/?q={surname}",
+         check_search(f"{surname} family")),
+        (f"search    GET /search/?q={reference}", f"/search/?q={reference}",
+         check_search(f"({reference}, {mine['team'].name})")),
+    ]:
+        log(f"timing {name.split()[0]} ({args.warmup} warm-up + {args.requests} requests): {url}")
+        pages.append(measure_page(client, name, url, args, deadline, check))
+
+    from casenotes.models import Case, Person
+
+    visible_hits = sum(1 for s in mine["surnames"] if surname.lower() in s.lower())
+    other_hits = Case.objects.filter(family_name__icontains=surname).count() - visible_hits
+    header = [
+        f"Caseload and search benchmark, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
+        describe_machine(scratch.load_before),
+        f"database: {database.describe()}, {jit_setting()}",
+        f"data: {Case.objects.count():,} cases ({args.my_cases} visible to the practitioner, "
+        f"{Case.objects.filter(status='open').count():,} open), {Person.objects.count():,} people, "
+        f"{counts['notes']:,} bulk-loaded notes, {counts['team permission rows']:,} team "
+        f"permission rows, {counts['teams']:,} other teams; '{surname}' matches {visible_hits} of "
+        f"their cases and {other_hits} of others",
+        f"per page: {args.warmup} warm-up requests discarded, up to {args.requests} timed "
+        f"(at most {args.page_seconds:g} s a page), in-process "
+        f"through django.test.Client (setup {setup_seconds:.0f} s)",
+    ]
+    passed = report(pages, header, args.explain)
+    return 0 if passed else 1
 
 if __name__ == "__main__":
     sys.exit(main())
