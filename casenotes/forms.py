@@ -15,6 +15,7 @@ from django.utils import timezone
 from casenotes.models import Case, CaseGrant, CaseNote, CasePlan, Person
 from casenotes.rules import CLOCK_SKEW, FUTURE_MESSAGE
 from teams.models import Agency
+from workspace.forms import ChoicesById
 
 _TIME = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*$")
 
@@ -29,7 +30,10 @@ def date_from_parts(parts: list[str]) -> datetime.date:
     day, month, year = (int(part) for part in parts)
     if year < 1900:
         raise ValueError(year)
-    return datetime.date(year, month, day)
+    try:
+        return datetime.date(year, month, day)
+    except OverflowError as error:  # a number too large for any date part
+        raise ValueError(parts) from error
 
 
 class NoteForm(forms.Form):
@@ -57,12 +61,12 @@ class NoteForm(forms.Form):
                         "invalid_choice": "Choose who may read this note."},
     )
     is_significant = forms.BooleanField(required=False)
-    people = forms.ModelMultipleChoiceField(
+    people = ChoicesById(
         queryset=Person.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
         error_messages={"invalid_choice": "Choose people from this family only.",
                         "invalid_pk_value": "Choose people from this family only."},
     )
-    readers = forms.ModelMultipleChoiceField(
+    readers = ChoicesById(
         queryset=get_user_model().objects.none(), required=False,
         widget=forms.CheckboxSelectMultiple,
         error_messages={"invalid_choice": "Named readers must be people working on this case.",
@@ -301,7 +305,7 @@ class SearchForm(forms.Form):
 
 
 class ShareForm(forms.Form):
-    readers = forms.ModelMultipleChoiceField(
+    readers = ChoicesById(
         queryset=get_user_model().objects.none(), required=False,
         widget=forms.CheckboxSelectMultiple,
         error_messages={"invalid_choice": "Named readers must be people working on this case.",

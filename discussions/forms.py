@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from casenotes.models import Case
 from discussions.models import ACTION_MAX_LENGTH, SECTION_MAX_LENGTH
+from workspace.forms import ChoicesById
 
 _TIME = re.compile(r"^([0-9]{1,2})[:.]([0-9]{2})$")
 DATE_FORMATS = ["%d/%m/%Y", "%d %m %Y", "%Y-%m-%d", "%d-%m-%Y"]
@@ -28,11 +29,11 @@ class ScheduleForm(forms.Form):
     time = forms.CharField(max_length=5, strip=True, error_messages={
         "required": "Enter the time the discussion starts, for example 10:00."})
     # Checkbox widgets, as the page shows them: each box gets its own id for its label.
-    cases = forms.ModelMultipleChoiceField(
+    cases = ChoicesById(
         queryset=Case.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
         error_messages={"invalid_choice": "Choose cases from the list.",
                         "invalid_pk_value": "Choose cases from the list."})
-    invitees = forms.ModelMultipleChoiceField(
+    invitees = ChoicesById(
         queryset=get_user_model().objects.none(), required=False,
         widget=forms.CheckboxSelectMultiple,
         error_messages={"invalid_choice": "Choose people from the list.",

@@ -245,8 +245,11 @@ def _day(days: int) -> datetime.date:
     ({"based_on": "5"}, "Reload the page and make your changes again."),
     ({"review_day": "3", "review_month": "12", "review_year": "20277"},
      "Enter a real review date, for example 15 1 2027"),
+    ({"review_day": "99999999999999999999999", "review_month": "12", "review_year": "2027"},
+     "Enter a real review date, for example 15 1 2027"),
 ], ids=["too-long", "nul", "review-in-the-past", "review-too-far", "no-such-day",
-        "part-of-a-date", "no-version", "negative-version", "unknown-version", "five-digit-year"])
+        "part-of-a-date", "no-version", "negative-version", "unknown-version", "five-digit-year",
+        "day-too-large-for-any-date"])
 def test_bad_input_gets_a_message_keeps_the_text_and_changes_nothing(world, fields, message):
     client = _client(world.social_worker)
     before, watch = write_fingerprint(), AuditWatch()

@@ -311,6 +311,11 @@ BAD_INPUT = [
     ({"occurred_time": "25:00"}, "Enter the time in 24-hour format, for example 14:30."),
     ({"note_type": "gossip"}, "Choose the type of note."),
     ({"sensitivity": "public"}, "Choose who may read this note."),
+    ({"occurred_day": "99999999999999999999999"}, "Enter a real date, for example 27 3 2026."),
+    # An id larger than any database can hold is a wrong choice, not a server error.
+    ({"people": ["99999999999999999999999"]}, "Choose people from this family only."),
+    ({"sensitivity": "sealed", "readers": ["-99999999999999999999999"]},
+     "Named readers must be people working on this case."),
 ]
 
 

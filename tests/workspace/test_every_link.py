@@ -54,9 +54,10 @@ class Walk:
     seen: dict[str, int] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)
     forms: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    pages: dict[str, str] = field(default_factory=dict)  # url -> HTML, with keep_pages
 
 
-def _walk(client) -> Walk:
+def _walk(client, *, keep_pages: bool = False) -> Walk:
     """Every page reachable by links from the home page."""
     walk = Walk()
     queue = [("/", "(start)")]
@@ -77,6 +78,8 @@ def _walk(client) -> Walk:
             continue
         page = _Links()
         page.feed(response.content.decode())
+        if keep_pages:
+            walk.pages[url] = response.content.decode()
         walk.forms += [(url, action, fields) for action, fields in page.forms]
         for href in page.hrefs:
             href, _fragment = urldefrag(href)
