@@ -2,21 +2,25 @@
 a redirect, "not found" for an id that is not one, never a server error; and a refusal
 (400) says why in an error summary and changes nothing.
 
-Each person walks every page they can reach by links (tests/workspace/test_every_link.py)
-and collects the forms that post. Each form is then sent as a browser would send it, with
-what the page filled in, except for one field at a time holding an awkward value; then
-with every field holding the same one. Buttons are pressed as Enter presses them (the
-first submit button, its name and value sent if it has them).
+With the demo busier than it is seeded (a group case discussion running, an emergency
+access to review, a transfer waiting), a social worker, a team manager, an IG officer
+and the receiving team's manager each walk every page they can reach by links
+(tests/workspace/test_every_link.py) and collect the forms that post. Each kind of form
+is then sent once, as a browser would send it, with what the page filled in, except for
+one field at a time holding an awkward value; then with every field holding the same
+one. Buttons are pressed as Enter presses them (the first submit button, its name and
+value sent if it has them).
 
 Not sent: signing out (it would end the walk) and forms with nothing to type or choose
 (a button alone, such as "Start the discussion": no input of theirs can be awkward).
 """
 
+import datetime
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-import pytest
 from django.urls import resolve
+from django.utils import timezone
 
 from tests.helpers import write_fingerprint
 from tests.workspace.test_every_link import _walk
@@ -115,10 +119,11 @@ class _Forms(HTMLParser):
             self._select = None
 
 
-def _forms(client) -> list[Form]:
+def _forms(client, known: set) -> list[Form]:
     """Each kind of POST form once (by the page it posts to and what it holds: one
-    person's details form stands for every person's), as first shown; confirmations
-    (closing a case, cancelling a discussion) last, so they end nothing the others need."""
+    person's details form stands for every person's, and a kind in `known`, sent for
+    someone else already, is not sent again), as first shown; confirmations (closing a
+    case, cancelling a discussion) last, so they end nothing the others need."""
     forms: dict[tuple[str, tuple[str, ...]], Form] = {}
     for url, body in _walk(client, keep_pages=True).pages.items():
         page = _Forms()
@@ -127,7 +132,10 @@ def _forms(client) -> list[Form]:
             form.action = form.action or url
             if form.action.startswith(NOT_SENT) or not form.typed:
                 continue
-            forms.setdefault((resolve(form.action).view_name, tuple(sorted(form.kinds))), form)
+            kind = (resolve(form.action).view_name, tuple(sorted(form.kinds)))
+            if kind not in known:
+                forms.setdefault(kind, form)
+    known.update(forms)
     return sorted(forms.values(), key=lambda f: (f.typed == ["confirm"], f.action))
 
 
@@ -148,19 +156,47 @@ def _check(client, form: Form, data: dict, problems: list[str]) -> None:
             problems.append(f"{where}: refused (400), yet changed the record")
 
 
-# The two who are shown every kind of form that writes case data (an IG officer's and an
-# administrator's own forms are their password's, which these cover).
-@pytest.mark.parametrize("username", ["social.worker", "team.manager"])
-def test_every_form_shown_answers_awkward_input_clearly_and_a_refusal_changes_nothing(demo, username):
-    client = demo.client(username)
-    forms = _forms(client)
-    assert forms, f"{username} was shown no form to fill in"
+def _busy(demo) -> None:
+    """The demo with more under way, so that more forms are shown: the team's group case
+    discussion running, with an action agreed; an emergency access for IG to review; a
+    transfer waiting for the receiving team's manager."""
+    from casenotes.actions import do_open_break_glass, do_request_transfer
+    from discussions.actions import do_add_action, do_start_discussion
+    from discussions.models import Discussion
+    from teams.models import Team
+
+    manager = demo.user("team.manager")
+    discussion = do_start_discussion(acting_user=manager, discussion=Discussion.objects.get())
+    do_add_action(acting_user=manager, item=discussion.items.first(), description="Visit at home",
+                  owner=demo.user("social.worker"),
+                  due_on=timezone.localdate() + datetime.timedelta(days=7))
+    do_open_break_glass(acting_user=demo.user("early.help"), case=demo.case(), reason_code="other",
+                        reason="Police called overnight about the children.")
+    do_request_transfer(acting_user=manager, case=demo.case("FS-24-0142"),
+                        to_team=Team.objects.get(name__contains="Locality"),
+                        reason="Risk has fallen; early help can support the family now.")
+
+
+def test_every_form_shown_answers_awkward_input_clearly_and_a_refusal_changes_nothing(demo):
+    _busy(demo)
+    # Those shown every kind of form that writes case data or reviews access (an
+    # administrator's own form is their password's, sent for the others).
+    known: set = set()
+    sent: dict[str, int] = {}
     problems: list[str] = []
-    for form in forms:
-        base = {**form.fields, **(dict([form.button]) if form.button else {})}
-        for name in form.typed:
-            for value in AWKWARD_ONE:
-                _check(client, form, {**base, name: value}, problems)
-        for value in AWKWARD_ALL:
-            _check(client, form, {**base, **dict.fromkeys(form.fields, value)}, problems)
-    assert not problems, f"{username}:\n" + "\n".join(problems)
+    for username in ["social.worker", "team.manager", "ig.officer", "locality.manager"]:
+        client = demo.client(username)
+        forms = _forms(client, known)
+        sent[username] = len(forms)
+        for form in forms:
+            base = {**form.fields, **(dict([form.button]) if form.button else {})}
+            for name in form.typed:
+                for value in AWKWARD_ONE:
+                    _check(client, form, {**base, name: value}, problems)
+            for value in AWKWARD_ALL:
+                _check(client, form, {**base, **dict.fromkeys(form.fields, value)}, problems)
+    assert not problems, "\n".join(problems)
+    # Each was shown forms of their own: notes, people and the plan; access, transfers and
+    # discussions; the emergency access review; the receiving manager's transfer decision.
+    assert all(sent.values()), sent
+    assert len(known) >= 20, sorted(known)
