@@ -8,7 +8,8 @@ and the receiving team's manager each walk every page they can reach by links
 (tests/workspace/test_every_link.py) and collect the forms that post. Each kind of form
 is then sent once, as a browser would send it, with what the page filled in, except for
 one field at a time holding an awkward value; then with every field holding the same
-one. Buttons are pressed as Enter presses them (the first submit button, its name and
+one; then with each hidden field (a version, an id) altered as a crafted request would.
+Buttons are pressed as Enter presses them (the first submit button, its name and
 value sent if it has them).
 
 Not sent: signing out (it would end the walk) and forms with nothing to type or choose
@@ -29,6 +30,8 @@ NOT_SENT = ("/accounts/logout/",)
 
 #: One field at a time (the rest as the page filled them in).
 AWKWARD_ONE = ["x" * 5000, "nul\x00byte", "99999999999999999999999", "-1", "line\r\nbreak"]
+#: One hidden field at a time (a version, an id: a crafted request's).
+AWKWARD_HIDDEN = ["99999999999999999999999", "-1", "x", ""]
 #: Every field at once.
 AWKWARD_ALL = ["", "   ", "x" * 5000, "nul\x00byte", "Zoë 😀", "-99999999999999999999999"]
 
@@ -49,6 +52,11 @@ class Form:
     @property
     def typed(self) -> list[str]:
         return [name for name, kind in self.kinds.items() if kind in TYPED]
+
+    @property
+    def hidden(self) -> list[str]:
+        return [name for name, kind in self.kinds.items()
+                if kind == "hidden" and name != "csrfmiddlewaretoken"]
 
 
 class _Forms(HTMLParser):
@@ -192,6 +200,9 @@ def test_every_form_shown_answers_awkward_input_clearly_and_a_refusal_changes_no
             base = {**form.fields, **(dict([form.button]) if form.button else {})}
             for name in form.typed:
                 for value in AWKWARD_ONE:
+                    _check(client, form, {**base, name: value}, problems)
+            for name in form.hidden:  # the page's own values, as a crafted request alters them
+                for value in AWKWARD_HIDDEN:
                     _check(client, form, {**base, name: value}, problems)
             for value in AWKWARD_ALL:
                 _check(client, form, {**base, **dict.fromkeys(form.fields, value)}, problems)
