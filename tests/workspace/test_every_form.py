@@ -12,8 +12,8 @@ one; then with each hidden field (a version, an id) altered as a crafted request
 Buttons are pressed as Enter presses them (the first submit button, its name and
 value sent if it has them).
 
-Not sent: signing out (it would end the walk) and forms with nothing to type or choose
-(a button alone, such as "Start the discussion": no input of theirs can be awkward).
+Not sent: signing out (it would end the walk) and buttons with nothing to type, choose
+or alter (such as "Start the discussion": no input of theirs can be awkward).
 """
 
 import datetime
@@ -138,7 +138,7 @@ def _forms(client, known: set) -> list[Form]:
         page.feed(body)
         for form in page.forms:
             form.action = form.action or url
-            if form.action.startswith(NOT_SENT) or not form.typed:
+            if form.action.startswith(NOT_SENT) or not (form.typed or form.hidden):
                 continue
             kind = (resolve(form.action).view_name, tuple(sorted(form.kinds)))
             if kind not in known:
