@@ -238,6 +238,17 @@ class Person(models.Model):
 
 #: The most each part of a family's plan may hold.
 PLAN_SECTION_MAX_LENGTH = 10_000
+#: A plan's review is "due soon" this many days ahead (shown on caseloads and team pages).
+PLAN_REVIEW_SOON_DAYS = 14
+
+
+def plan_review_state(review_on: datetime.date | None) -> str:
+    """"overdue" (the review date has passed), "soon" (within PLAN_REVIEW_SOON_DAYS), or
+    "" (no date, or further off)."""
+    if review_on is None:
+        return ""
+    days = (review_on - timezone.localdate()).days
+    return "overdue" if days < 0 else "soon" if days <= PLAN_REVIEW_SOON_DAYS else ""
 
 
 class CasePlan(models.Model):
@@ -281,8 +292,12 @@ class CasePlan(models.Model):
         return [(label, getattr(self, name)) for name, label in self.SECTIONS]
 
     @property
+    def review_state(self) -> str:
+        return plan_review_state(self.review_on)
+
+    @property
     def review_overdue(self) -> bool:
-        return self.review_on is not None and self.review_on < timezone.localdate()
+        return self.review_state == "overdue"
 
 
 class _NoteHistory(HistoricalRecords):

@@ -26,11 +26,22 @@ from casenotes.models import (
     CaseTransfer,
     CaseVisit,
     Person,
+    plan_review_state,
 )
 from casenotes.permissions import CaseAccess, NoteLevel, policy
 from casenotes.rules import moment_text
 from teams.models import Membership, Role
 from teams.selectors import active_case_memberships, actor_for, team_members
+
+
+def _last_activity():
+    # Sealed notes and drafts never move "last activity": their timing is theirs.
+    return Max("notes__created_at", filter=Q(notes__state=CaseNote.State.FINAL)
+               & ~Q(notes__sensitivity=CaseNote.Sensitivity.SEALED))
+
+
+def _plan_review_on():
+    return Subquery(CasePlan.objects.filter(case=OuterRef("pk")).values("review_on")[:1])
 
 
 def caseload(user):
@@ -41,14 +52,8 @@ def caseload(user):
         .select_related("allocated_team", "lead_practitioner")
         .annotate(seen_at=Subquery(
             CaseVisit.objects.filter(case=OuterRef("pk"), user=user).values("seen_at")[:1]),
-            plan_review_on=Subquery(
-                CasePlan.objects.filter(case=OuterRef("pk")).values("review_on")[:1]))
-        # Sealed notes and drafts never move "last activity": their timing is theirs.
-        .annotate(last_activity=Max(
-            "notes__created_at",
-            filter=Q(notes__state=CaseNote.State.FINAL)
-            & ~Q(notes__sensitivity=CaseNote.Sensitivity.SEALED),
-        ), new_notes=Count(
+            plan_review_on=_plan_review_on())
+        .annotate(last_activity=_last_activity(), new_notes=Count(
             # Finalised since the person last opened the case, by someone else; sealed
             # notes, as for last activity, are left out.
             "notes",
@@ -62,15 +67,30 @@ def caseload(user):
     # A case open to the user only through emergency access is marked as such (the
     # policy's own answer, in a fixed number of queries).
     accesses = policy.case_accesses(user, cases)
-    today = timezone.localdate()
     for case in cases:
-        case.plan_review_overdue = case.plan_review_on is not None and case.plan_review_on < today
+        case.plan_review = plan_review_state(case.plan_review_on)
         access = accesses.get(case.pk)
         case.emergency_access = bool(access and access.is_break_glass)
         # Handed over to another team: readable for a while, nothing can be added.
         case.read_only = bool(access and not access.is_break_glass and not access.can_contribute)
     record(actor=actor_for(user), action=AuditAction.CASELOAD_VIEWED, object_type="caseload",
            reason=f"{len(cases)} cases listed")
+    return cases
+
+
+def team_cases(user, team) -> list[Case]:
+    """The team's open cases `user` may see, each with its lead practitioner, legal
+    basis, whether it has a plan and when that is reviewed, and its latest activity
+    (read under the team page's own entry)."""
+    cases = list(
+        policy.visible_cases(user, team.cases.filter(status="open"))
+        .select_related("lead_practitioner")
+        .annotate(plan_review_on=_plan_review_on(),
+                  has_plan=Exists(CasePlan.objects.filter(case=OuterRef("pk"))),
+                  last_activity=_last_activity())
+        .order_by("family_name", "reference"))
+    for case in cases:
+        case.plan_review = plan_review_state(case.plan_review_on)
     return cases
 
 

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods
 
 from audit.actions import record
 from audit.models import AuditAction
+from casenotes import selectors as case_selectors
 from casenotes.permissions import Action, policy
 from casenotes.views.notes import _add_action_errors
 from discussions.selectors import team_discussions
@@ -17,8 +18,7 @@ from teams.selectors import actor_for, team_members
 @login_required
 def team_detail(request, team_id):
     team = policy.access_team(request.user, team_id)
-    cases = policy.visible_cases(request.user, team.cases.filter(status="open")).select_related(
-        "lead_practitioner")
+    cases = case_selectors.team_cases(request.user, team)
     record(actor=actor_for(request.user), action=AuditAction.TEAM_VIEWED, object_type="team",
            object_id=team.pk)
     return render(request, "teams/team_detail.html", {

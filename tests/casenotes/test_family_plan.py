@@ -350,15 +350,21 @@ def test_those_off_the_case_get_not_found_a_denial_and_no_change(world, who):
         _save(world, user, based_on=1, worries="Not mine.")
 
 
-def test_the_caseload_marks_a_case_whose_plan_review_is_overdue(world):
+def test_the_caseload_marks_a_plan_review_due_within_two_weeks_or_overdue(world):
     plan = do_update_plan(acting_user=world.social_worker, case=world.case, based_on=0,
-                          sections={"worries": WORRIES}, review_on=_day(7))
+                          sections={"worries": WORRIES}, review_on=_day(30))
     client = _client(world.user(Role.PROBATION_OFFICER))
     caseload = reverse("casenotes:caseload")
-    assert f'id="plan-overdue-{world.case.pk}"' not in client.get(caseload).content.decode()
+    due, overdue = f'id="plan-due-{world.case.pk}"', f'id="plan-overdue-{world.case.pk}"'
+    page = client.get(caseload).content.decode()
+    assert due not in page and overdue not in page
+    CasePlan.objects.filter(pk=plan.pk).update(review_on=_day(14))  # two weeks to go
+    page = client.get(caseload).content.decode()
+    assert due in page and f"Plan review due {_day(14).day} " in page and overdue not in page
+    assert "Review due soon" in client.get(_url(world)).content.decode()
     CasePlan.objects.filter(pk=plan.pk).update(review_on=_day(-1))  # the day passes
     page = client.get(caseload).content.decode()
-    assert f'id="plan-overdue-{world.case.pk}"' in page and "Plan review overdue" in page
+    assert overdue in page and "Plan review overdue" in page and due not in page
 
 
 def test_a_review_date_someone_else_moved_is_merged_even_when_the_one_seen_has_passed(world):

@@ -16,6 +16,41 @@ def test_team_page_lists_members_with_role_and_agency_and_visible_cases(demo):
     assert AuditEvent.objects.filter(action=AuditAction.TEAM_VIEWED, object_id=str(team.pk)).exists()
 
 
+def test_team_page_shows_each_case_with_its_lead_legal_basis_plan_review_and_last_activity(demo):
+    import datetime
+    import re
+
+    from django.utils import timezone
+
+    from casenotes.models import CasePlan
+
+    team = Team.objects.get(name="Northfield Family Safeguarding Team")
+    ashworth, begum = demo.case("FS-24-0117"), demo.case("FS-24-0142")
+    client = demo.client("team.manager")
+    url = reverse("teams:team_detail", args=[team.pk])
+
+    def plan_cell(case) -> str:
+        html = client.get(url).content.decode()
+        cell = re.search(rf'id="team-plan-{case.pk}">(.*?)</td>', html, re.S)
+        assert cell, f"no plan cell for {case.reference}"
+        return " ".join(re.sub(r"<[^>]+>", " ", cell.group(1)).split())
+
+    html = client.get(url).content.decode()
+    row = html[html.index("Ashworth family"):]
+    row = row[:row.index("</tr>")]
+    assert ashworth.get_category_display() in row and ashworth.lead_practitioner.get_full_name() in row
+    assert "No notes yet" not in row  # the demo's notes are its last activity
+    review = CasePlan.objects.get(case=ashworth).review_on
+    assert plan_cell(ashworth) == f"Review {review.day} {review:%b %Y}"
+    assert plan_cell(begum) == "No plan yet"
+    soon = timezone.localdate() + datetime.timedelta(days=3)
+    CasePlan.objects.filter(case=ashworth).update(review_on=soon)
+    assert plan_cell(ashworth) == f"Review {soon.day} {soon:%b %Y} Review due soon"
+    past = timezone.localdate() - datetime.timedelta(days=1)
+    CasePlan.objects.filter(case=ashworth).update(review_on=past)
+    assert plan_cell(ashworth) == f"Review {past.day} {past:%b %Y} Review overdue"
+
+
 def test_team_page_of_another_team_is_not_found(demo):
     team = Team.objects.get(name="Northfield Locality Early Help")
     for username in ["probation", "ig.officer", "admin"]:
