@@ -83,6 +83,13 @@ def scratch_django(args, db_name: str, hint: str):
                     f"could not remove the scratch database {db_name}")
 
 
+def timing_line(args, setup_seconds: float) -> str:
+    """The report's line on how each page was timed."""
+    return (f"per page: {args.warmup} warm-up requests discarded, up to {args.requests} timed "
+            f"(at most {args.page_seconds:g} s a page), in-process "
+            f"through django.test.Client (setup {setup_seconds:.0f} s)")
+
+
 def jit_off(sender, connection, **kwargs):
     with connection.cursor() as cursor:
         cursor.execute("SET jit = off")

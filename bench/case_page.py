@@ -69,6 +69,7 @@ from _pages import (
     measure_page,
     next_id,
     scratch_django,
+    timing_line,
 )
 
 DB_NAME = "bench_case_page"
@@ -471,12 +472,11 @@ def run(args, scratch) -> int:
         f"{seen['listed'] - seen['full']:,} as placeholders) in {last_page} pages of {per_page}; "
         f"phone calls they read: {seen['phone_call']:,} ({_pages(seen['phone_call'], per_page)}); "
         f"notes they read with '{WORD}': {seen['words']:,} ({_pages(seen['words'], per_page)})",
-        f"per page: {args.warmup} warm-up requests discarded, up to {args.requests} timed "
-        f"(at most {args.page_seconds:g} s a page), in-process "
-        f"through django.test.Client (setup {setup_seconds:.0f} s)",
+        timing_line(args, setup_seconds),
     ]
     passed = report(pages, header, args.explain)
     return 0 if passed else 1
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -62,6 +62,7 @@ from _pages import (
     measure_page,
     next_id,
     scratch_django,
+    timing_line,
 )
 
 DB_NAME = "bench_caseload"
@@ -456,12 +457,11 @@ def run(args, scratch) -> int:
         f"{counts['notes']:,} bulk-loaded notes, {counts['team permission rows']:,} team "
         f"permission rows, {counts['teams']:,} other teams; '{surname}' matches {visible_hits} of "
         f"their cases and {other_hits} of others",
-        f"per page: {args.warmup} warm-up requests discarded, up to {args.requests} timed "
-        f"(at most {args.page_seconds:g} s a page), in-process "
-        f"through django.test.Client (setup {setup_seconds:.0f} s)",
+        timing_line(args, setup_seconds),
     ]
     passed = report(pages, header, args.explain)
     return 0 if passed else 1
+
 
 if __name__ == "__main__":
     sys.exit(main())
