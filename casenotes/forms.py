@@ -15,7 +15,7 @@ from django.utils import timezone
 from casenotes.models import Case, CaseGrant, CaseNote, CasePlan, Person
 from casenotes.rules import CLOCK_SKEW, FUTURE_MESSAGE
 from teams.models import Agency
-from workspace.forms import ChoicesById
+from workspace.forms import MAX_ID, ChoicesById, version_field
 
 _TIME = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*$")
 
@@ -137,7 +137,7 @@ class NoteForm(forms.Form):
 
 
 class DraftEditForm(NoteForm):
-    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    version = version_field("Reload the page and make your changes again.")
 
 
 class AddendumForm(forms.Form):
@@ -338,10 +338,9 @@ class PersonForm(forms.Form):
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         if editing:
-            self.fields["based_on"] = forms.IntegerField(
-                widget=forms.HiddenInput, min_value=0,
-                error_messages={"required": "Reload the page and make your changes again.",
-                                "invalid": "Reload the page and make your changes again."})
+            # The id of the details' latest history row.
+            self.fields["based_on"] = version_field(
+                "Reload the page and make your changes again.", min_value=0, max_value=MAX_ID)
 
     def clean(self):
         cleaned = super().clean()
@@ -387,11 +386,7 @@ class PlanForm(forms.Form):
     review_day = forms.CharField(required=False)
     review_month = forms.CharField(required=False)
     review_year = forms.CharField(required=False)
-    based_on = forms.IntegerField(
-        widget=forms.HiddenInput, min_value=0,
-        error_messages={"required": "Reload the page and make your changes again.",
-                        "invalid": "Reload the page and make your changes again.",
-                        "min_value": "Reload the page and make your changes again."})
+    based_on = version_field("Reload the page and make your changes again.", min_value=0)
 
     SECTION_NAMES = [name for name, _ in CasePlan.SECTIONS]
 

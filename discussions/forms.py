@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from casenotes.models import Case
 from discussions.models import ACTION_MAX_LENGTH, SECTION_MAX_LENGTH
-from workspace.forms import ChoicesById
+from workspace.forms import ChoicesById, version_field
 
 _TIME = re.compile(r"^([0-9]{1,2})[:.]([0-9]{2})$")
 DATE_FORMATS = ["%d/%m/%Y", "%d %m %Y", "%Y-%m-%d", "%d-%m-%Y"]
@@ -67,8 +67,7 @@ class SectionForm(forms.Form):
                            max_length=SECTION_MAX_LENGTH, error_messages={
                                "max_length": f"A section must be {SECTION_MAX_LENGTH:,} characters "
                                              "or fewer (this has %(show_value)s)."})
-    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput, error_messages={
-        "required": "Reload the page and try again.", "invalid": "Reload the page and try again."})
+    version = version_field("Reload the page and try again.")
 
 
 class ActionForm(forms.Form):

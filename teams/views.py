@@ -20,7 +20,7 @@ def team_detail(request, team_id):
     team = policy.access_team(request.user, team_id)
     cases = case_selectors.team_cases(request.user, team)
     record(actor=actor_for(request.user), action=AuditAction.TEAM_VIEWED, object_type="team",
-           object_id=team.pk)
+           object_id=team.pk, reason=f"{len(cases)} open cases listed")
     return render(request, "teams/team_detail.html", {
         "team": team, "members": team_members(team), "cases": cases,
         "can_create_case": policy.can(request.user, Action.CREATE_CASE, team),

@@ -1,13 +1,17 @@
 """The administration site's history pages, for every model that keeps history, and
 the audit entry of every administration page that shows case data."""
 
+from django.contrib import messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
 
 from audit.actions import Pending, record_many
 from audit.models import AuditAction
 from teams.selectors import actor_for
+from workspace.forms import MAX_ID
 
 
 class HistoryAdmin(SimpleHistoryAdmin):
@@ -19,6 +23,22 @@ class HistoryAdmin(SimpleHistoryAdmin):
         if not str(version_id).isdigit():
             raise Http404("No such version.")
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def response_action(self, request, queryset):
+        """A list action with a selected record that cannot exist (not an id, or one no
+        database could hold) is refused with a message and the list shown again; Django
+        would send it to the database, a server error instead of a message."""
+        pk = self.model._meta.pk
+        for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+            try:
+                number = pk.to_python(value)
+            except ValidationError:
+                number = None
+            if not isinstance(number, int) or abs(number) > MAX_ID:
+                self.message_user(request, "Choose the records from the list, then the "
+                                           "action.", messages.ERROR)
+                return None
+        return super().response_action(request, queryset)
 
 
 def record_case_reads(request, *, object_type: str, object_id, case_ids, page: str) -> None:

@@ -49,6 +49,10 @@ def _notify_team(team: Team) -> None:
         live.notify_access_changed(membership.user_id)
 
 
+#: The furthest a keyworker's access may be set to end (blank: until removed).
+KEYWORKER_LONGEST = datetime.timedelta(days=2 * 366)
+
+
 def _end_of_day(day: datetime.date) -> datetime.datetime:
     """The moment `day` ends, local time: access 'until 3 March' lasts all of 3 March."""
     midnight = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time.min)
@@ -167,6 +171,9 @@ def do_add_keyworker(*, acting_user, case: Case, user, until: datetime.date | No
         errors["user"] = "Choose a practitioner who works on cases."
     if until is not None and until < timezone.localdate():
         errors["until"] = "The end date must be today or in the future."
+    elif until is not None and until > timezone.localdate() + KEYWORKER_LONGEST:
+        errors["until"] = ("The end date must be within the next 2 years. Leave it blank for "
+                           "access until the keyworker is removed.")
     if not case.is_open:
         errors["__all__"] = "This case is closed. Keyworkers cannot be added to a closed case."
     if errors:

@@ -259,6 +259,17 @@ def test_keyworker_end_date_in_the_past_is_refused(world):
     assert policy.case_access(world.user(Role.MENTAL_HEALTH_PRACTITIONER), world.other_case) is None
 
 
+@pytest.mark.parametrize("until", [datetime.date(9999, 12, 31), None], ids=["last-date", "3-years"])
+def test_keyworker_end_date_more_than_two_years_ahead_is_refused(world, until):
+    until = until or timezone.localdate() + datetime.timedelta(days=3 * 365)
+    with refused_unchanged() as caught:
+        do_add_keyworker(acting_user=_locality_manager(world), case=world.other_case,
+                         user=world.user(Role.MENTAL_HEALTH_PRACTITIONER), until=until)
+    assert caught.value.message_dict == {"until": [
+        "The end date must be within the next 2 years. Leave it blank for access until the "
+        "keyworker is removed."]}
+
+
 def test_the_same_keyworker_cannot_be_added_twice(world):
     lm, keyworker = _locality_manager(world), world.user(Role.PROBATION_OFFICER)
     do_add_keyworker(acting_user=lm, case=world.other_case, user=keyworker)

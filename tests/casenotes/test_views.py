@@ -403,6 +403,23 @@ def test_a_stale_draft_edit_is_refused_and_both_texts_are_shown(demo):
     assert f'name="version" value="{draft.version}"' in html
 
 
+@pytest.mark.parametrize("version", ["", "abc", "0", str(2**31), "99999999999999999999999"])
+def test_a_draft_edit_of_a_version_no_page_showed_asks_for_a_reload_and_saves_nothing(demo, version):
+    case = demo.case()
+    draft = demo.note("to finish after the meeting")
+    response = demo.client("social.worker").post(
+        reverse("casenotes:note_edit", args=[case.pk, draft.pk]),
+        _note_post(body="Text typed in this tab", version=version))
+    html = response.content.decode()
+    assert response.status_code == 400
+    summary = html[html.index("govuk-error-summary__list"):html.index("</ul>", html.index(
+        "govuk-error-summary__list"))]
+    assert "Reload the page and make your changes again." in summary
+    assert "Ensure this value" not in html  # one message a person can act on
+    assert "Text typed in this tab" in html
+    assert CaseNote.objects.get(pk=draft.pk).body == draft.body
+
+
 def test_editing_a_finalised_note_explains_that_it_cannot_change(demo):
     case = demo.case()
     note = demo.note("Core group")

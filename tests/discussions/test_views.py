@@ -142,6 +142,21 @@ def test_an_overlong_section_is_refused_with_the_text_kept_in_the_form(world):
     assert target.version == 1 and target.text == ""
 
 
+@pytest.mark.parametrize("version", ["", "abc", "0", str(2**31), "99999999999999999999999"])
+def test_a_section_save_of_a_version_no_page_showed_asks_for_a_reload_and_keeps_nothing(
+        world, version):
+    discussion = started(world)
+    target = decision(discussion)
+    response = client_for(world.social_worker).post(
+        reverse("discussions:section_save", args=[discussion.pk, target.pk]),
+        {"text": "Stay on the plan.", "version": version})
+    page = response.content.decode()
+    assert response.status_code == 400 and "Reload the page and try again." in page
+    assert "Stay on the plan." in page
+    target.refresh_from_db()
+    assert (target.version, target.text, target.kept_texts.count()) == (1, "", 0)
+
+
 def test_an_action_with_bad_input_is_refused_with_what_was_typed(world):
     discussion = started(world)
     item = discussion.items.get()

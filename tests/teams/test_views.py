@@ -13,7 +13,8 @@ def test_team_page_lists_members_with_role_and_agency_and_visible_cases(demo):
     assert response.status_code == 200
     assert "Priya Shah" in html and "Probation officer" in html and "Probation Service" in html
     assert "Ashworth family" in html and "Begum family" in html
-    assert AuditEvent.objects.filter(action=AuditAction.TEAM_VIEWED, object_id=str(team.pk)).exists()
+    entry = AuditEvent.objects.get(action=AuditAction.TEAM_VIEWED, object_id=str(team.pk))
+    assert entry.reason == "2 open cases listed"
 
 
 def test_team_page_shows_each_case_with_its_lead_legal_basis_plan_review_and_last_activity(demo):

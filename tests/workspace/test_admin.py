@@ -112,6 +112,22 @@ def test_a_version_address_that_is_not_a_version_number_is_not_found(demo):
         assert client.get(url).status_code == 404, url
 
 
+@pytest.mark.parametrize("selected", ["99999999999999999999999", "-99999999999999999999999",
+                                      "abc"])
+def test_a_list_action_on_a_record_that_cannot_exist_gets_a_message_and_does_nothing(demo, selected):
+    from django.contrib.messages import get_messages
+
+    client = demo.client("admin")
+    before = AuditEvent.objects.filter(action=AuditAction.SESSIONS_ENDED).count()
+    response = client.post(reverse("admin:auth_user_changelist"),
+                           {"action": "end_sessions", "_selected_action": [selected], "index": "0"})
+    assert response.status_code == 302  # back to the list, with the message
+    assert response.url == reverse("admin:auth_user_changelist")
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "Choose the records from the list, then the action."]
+    assert AuditEvent.objects.filter(action=AuditAction.SESSIONS_ENDED).count() == before
+
+
 def test_the_password_button_on_an_accounts_pages_and_its_versions_leads_to_its_password_page(demo):
     client = demo.client("admin")
     user = demo.user("recovery")
