@@ -52,7 +52,11 @@ def caseload(user):
         .select_related("allocated_team", "lead_practitioner")
         .annotate(seen_at=Subquery(
             CaseVisit.objects.filter(case=OuterRef("pk"), user=user).values("seen_at")[:1]),
-            plan_review_on=_plan_review_on())
+            plan_review_on=_plan_review_on(),
+            # Changed by someone else since the person last opened the case.
+            plan_changed=Exists(CasePlan.objects.filter(
+                case=OuterRef("pk"), updated_at__gt=OuterRef("seen_at")).exclude(
+                updated_by=user)))
         .annotate(last_activity=_last_activity(), new_notes=Count(
             # Finalised since the person last opened the case, by someone else; sealed
             # notes, as for last activity, are left out.

@@ -367,6 +367,23 @@ def test_the_caseload_marks_a_plan_review_due_within_two_weeks_or_overdue(world)
     assert overdue in page and "Plan review overdue" in page and due not in page
 
 
+def test_the_caseload_says_the_plan_changed_since_the_person_last_opened_the_case(world):
+    probation, social_worker = world.user(Role.PROBATION_OFFICER), world.social_worker
+    reader, writer = _client(probation), _client(social_worker)
+    caseload, case_page = reverse("casenotes:caseload"), reverse(
+        "casenotes:case_detail", args=[world.case.pk])
+    tag = f'id="plan-changed-{world.case.pk}"'
+    reader.get(case_page)  # opened before the plan was written
+    _save(world, social_worker)
+    assert tag in reader.get(caseload).content.decode()
+    # Not for the one who changed it; gone once the reader opens the case again.
+    writer.get(case_page)
+    _save(world, social_worker, based_on=1, contingency="A child protection conference.")
+    assert tag not in writer.get(caseload).content.decode()
+    reader.get(case_page)
+    assert tag not in reader.get(caseload).content.decode()
+
+
 def test_a_review_date_someone_else_moved_is_merged_even_when_the_one_seen_has_passed(world):
     plan = do_update_plan(acting_user=world.social_worker, case=world.case, based_on=0,
                           sections={"worries": WORRIES}, review_on=_day(1))
