@@ -15,7 +15,7 @@ from django.utils import timezone
 from casenotes.models import Case, CaseGrant, CaseNote, CasePlan, Person
 from casenotes.rules import CLOCK_SKEW, FUTURE_MESSAGE
 from teams.models import Agency
-from workspace.forms import MAX_ID, ChoicesById, version_field
+from workspace.forms import ChoicesById, version_field
 
 _TIME = re.compile(r"^\s*(\d{1,2})[:.](\d{2})\s*$")
 
@@ -340,7 +340,7 @@ class PersonForm(forms.Form):
         if editing:
             # The id of the details' latest history row.
             self.fields["based_on"] = version_field(
-                "Reload the page and make your changes again.", min_value=0, max_value=MAX_ID)
+                "Reload the page and make your changes again.", min_value=0)
 
     def clean(self):
         cleaned = super().clean()

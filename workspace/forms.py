@@ -24,15 +24,14 @@ class ChoicesById(forms.ModelMultipleChoiceField):
         return super()._check_values(value)
 
 
-#: The largest version number a form takes (versions are stored as 32-bit integers).
+#: The largest version a form takes (versions, and history ids, are 32-bit integers).
 MAX_VERSION = 2**31 - 1
 
 
-def version_field(message: str, *, min_value: int = 1,
-                  max_value: int = MAX_VERSION) -> forms.IntegerField:
-    """The hidden version a page was showing (a count of saves; or, `max_value=MAX_ID`,
-    the id of a history row). Anything but a version it could have shown (missing, not a
-    number, out of range) gets the one `message`: reload the page."""
+def version_field(message: str, *, min_value: int = 1) -> forms.IntegerField:
+    """The hidden version a page was showing (a count of saves, or the id of a history
+    row). Anything but a version it could have shown (missing, not a number, out of
+    range) gets the one `message`: reload the page."""
     return forms.IntegerField(
-        widget=forms.HiddenInput, min_value=min_value, max_value=max_value,
+        widget=forms.HiddenInput, min_value=min_value, max_value=MAX_VERSION,
         error_messages={key: message for key in ("required", "invalid", "min_value", "max_value")})

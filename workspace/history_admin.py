@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -29,6 +30,8 @@ class HistoryAdmin(SimpleHistoryAdmin):
         database could hold) is refused with a message and the list shown again; Django
         would send it to the database, a server error instead of a message."""
         pk = self.model._meta.pk
+        if not isinstance(pk, models.IntegerField):  # ids of another kind: Django's checks
+            return super().response_action(request, queryset)
         for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
             try:
                 number = pk.to_python(value)
