@@ -20,9 +20,10 @@ from audit.forms import LogSearchForm, ReviewForm, SarForm, SarSearchForm
 from casenotes import actions
 from casenotes import selectors as case_selectors
 from casenotes.models import Case, CaseGrant, Person
-from casenotes.permissions import Action, NotFound, _as_id, policy
+from casenotes.permissions import Action, NotFound, policy
 from casenotes.views.access import _cell
 from casenotes.views.notes import _add_action_errors
+from workspace.forms import as_id
 
 
 def ig_only(view):
@@ -83,7 +84,7 @@ def break_glass_queue(request):
 @require_http_methods(["GET", "POST"])
 def break_glass_review(request, grant_id):
     grant = (CaseGrant.objects.select_related("user", "case", "reviewed_by", "ended_by")
-             .filter(pk=_as_id(grant_id), kind=CaseGrant.Kind.BREAK_GLASS).first())
+             .filter(pk=as_id(grant_id), kind=CaseGrant.Kind.BREAK_GLASS).first())
     if grant is None:
         raise NotFound("Emergency access")
     form = ReviewForm(request.POST if request.method == "POST" else None)
@@ -107,19 +108,19 @@ def break_glass_review(request, grant_id):
 
 @ig_only
 def case_report(request, case_id):
-    case = Case.objects.filter(pk=_as_id(case_id)).first()
+    case = Case.objects.filter(pk=as_id(case_id)).first()
     if case is None:
         raise NotFound("Case")
     person = None
     if request.GET.get("person"):
-        person = Person.objects.filter(pk=_as_id(request.GET["person"]), case=case).first()
+        person = Person.objects.filter(pk=as_id(request.GET["person"]), case=case).first()
     return render(request, "audit/case_report.html", {
         **selectors.case_report(request.user, case, person=person), "nav": "ig"})
 
 
 @ig_only
 def user_report(request, user_id):
-    subject = get_user_model().objects.filter(pk=_as_id(user_id)).first()
+    subject = get_user_model().objects.filter(pk=as_id(user_id)).first()
     if subject is None:
         raise NotFound("User")
     return render(request, "audit/user_report.html", {

@@ -47,6 +47,7 @@ from casenotes.models import (
 from discussions.models import AgreedAction, Discussion
 from teams.models import Membership, Role, Team
 from teams.selectors import active_case_memberships, actor_for, is_administrator, is_ig_officer
+from workspace.forms import as_id
 
 logger = logging.getLogger(__name__)
 
@@ -473,7 +474,7 @@ class Policy:
 
     # --- access_* : the object, or one error for missing and forbidden alike -------
     def access_case(self, user, case_id, action: Action = Action.VIEW_CASE) -> CaseAccess:
-        case = Case.objects.select_related("allocated_team").filter(pk=_as_id(case_id)).first()
+        case = Case.objects.select_related("allocated_team").filter(pk=as_id(case_id)).first()
         access = self.case_access(user, case) if case else None
         if access is None or not self.can(user, action, access):
             self.record_denied(user, "case", case_id, case.pk if case else None, action)
@@ -484,7 +485,7 @@ class Policy:
         note = (
             self.visible_notes(access)
             .select_related("author", "author_agency")
-            .filter(pk=_as_id(note_id))
+            .filter(pk=as_id(note_id))
             .first()
         )
         if note is None or not self.can_on_note(access, action, note):
@@ -493,7 +494,7 @@ class Policy:
         return note
 
     def access_team(self, user, team_id, action: Action = Action.VIEW_TEAM) -> Team:
-        team = Team.objects.filter(pk=_as_id(team_id)).first()
+        team = Team.objects.filter(pk=as_id(team_id)).first()
         if team is None or not self.can(user, action, team):
             self.record_denied(user, "team", team_id, None, action)
             raise NotFound("Team")
@@ -503,7 +504,7 @@ class Policy:
         """A transfer request the user may act on: decide it (the receiving team's
         manager) or withdraw it (the manager of the team the case is with)."""
         transfer = (CaseTransfer.objects.select_related("case", "from_team", "to_team")
-                    .filter(pk=_as_id(transfer_id)).first())
+                    .filter(pk=as_id(transfer_id)).first())
         allowed = transfer is not None and (
             self.can(user, action, transfer) if action == Action.DECIDE_TRANSFER
             else self.can(user, action, transfer.case)
@@ -528,7 +529,7 @@ class Policy:
 
     def access_discussion(self, user, discussion_id, action: Action = Action.JOIN_DISCUSSION):
         discussion = (Discussion.objects.select_related("team", "chair")
-                      .filter(pk=_as_id(discussion_id)).first())
+                      .filter(pk=as_id(discussion_id)).first())
         if discussion is None or not self.can(user, action, discussion):
             self.record_denied(user, "discussion", discussion_id, None, action)
             raise NotFound("Discussion")
@@ -538,7 +539,7 @@ class Policy:
         """A signed-off action its owner (or a manager of the discussion's team) may
         mark done, with the case access that allows it."""
         agreed = (AgreedAction.objects.select_related("item__case", "item__discussion", "owner")
-                  .filter(pk=_as_id(action_id)).exclude(state=AgreedAction.State.PROPOSED).first())
+                  .filter(pk=as_id(action_id)).exclude(state=AgreedAction.State.PROPOSED).first())
         access = self.discussion_case_access(user, agreed.item.case) if agreed else None
         allowed = access is not None and access.can_contribute and (
             agreed.owner_id == user.pk
@@ -568,14 +569,6 @@ class Policy:
             case_id=case_id,
             reason=str(action),
         )
-
-
-def _as_id(value) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return -1
-    return number if 0 < number < 2**63 else -1
 
 
 policy = Policy()

@@ -11,11 +11,12 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from casenotes.permissions import Action, NotFound, _as_id, policy
+from casenotes.permissions import Action, NotFound, policy
 from casenotes.views.notes import _add_action_errors
 from discussions import actions, selectors
 from discussions.forms import ActionForm, CompleteForm, ScheduleForm, SectionForm
 from discussions.models import AgendaItem, AgreedAction, Discussion, KeptText, Section
+from workspace.forms import as_id
 
 SAVED_MESSAGES = {
     "saved": "Saved.",
@@ -130,7 +131,7 @@ def sign_off(request, discussion_id):
 
 
 def _item(discussion: Discussion, item_id) -> AgendaItem:
-    item = discussion.items.select_related("case").filter(pk=_as_id(item_id)).first()
+    item = discussion.items.select_related("case").filter(pk=as_id(item_id)).first()
     if item is None:
         raise NotFound("Agenda item")
     return item
@@ -153,7 +154,7 @@ def agenda(request, discussion_id):
     operation = request.POST.get("operation")
     try:
         if operation == "add":
-            case = policy.visible_cases(request.user).filter(pk=_as_id(request.POST.get("case"))).first()
+            case = policy.visible_cases(request.user).filter(pk=as_id(request.POST.get("case"))).first()
             if case is None:
                 raise ValidationError("Choose a case to add.")
             actions.do_add_agenda_case(acting_user=request.user, discussion=discussion, case=case)
@@ -193,7 +194,7 @@ def _editable(request, discussion_id):
 def section_save(request, discussion_id, section_id):
     discussion = _editable(request, discussion_id)
     section = Section.objects.select_related("item__case", "item__discussion").filter(
-        pk=_as_id(section_id), item__discussion=discussion).first()
+        pk=as_id(section_id), item__discussion=discussion).first()
     if section is None:
         raise NotFound("Section")
     form = SectionForm(request.POST)
@@ -215,7 +216,7 @@ def section_save(request, discussion_id, section_id):
 @require_POST
 def kept_resolve(request, discussion_id, kept_id):
     discussion = _editable(request, discussion_id)
-    kept = KeptText.objects.filter(pk=_as_id(kept_id), section__item__discussion=discussion).first()
+    kept = KeptText.objects.filter(pk=as_id(kept_id), section__item__discussion=discussion).first()
     if kept is None:
         raise NotFound("Kept text")
     try:
@@ -252,7 +253,7 @@ def action_add(request, discussion_id, item_id):
 @require_POST
 def action_remove(request, discussion_id, action_id):
     discussion = _editable(request, discussion_id)
-    agreed = AgreedAction.objects.filter(pk=_as_id(action_id), item__discussion=discussion).first()
+    agreed = AgreedAction.objects.filter(pk=as_id(action_id), item__discussion=discussion).first()
     if agreed is None:
         raise NotFound("Action")
     try:

@@ -3,22 +3,27 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-#: The largest id a database column can hold (a 64-bit signed integer).
-MAX_ID = 2**63 - 1
+
+def as_id(value) -> int:
+    """An id from an address or a form as a number a row could have (1 up to what a
+    64-bit column holds), or -1, which no row has: a lookup by it finds nothing instead
+    of sending the database a number it cannot take (a server error)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return -1
+    return number if 0 < number < 2**63 else -1
 
 
 class ChoicesById(forms.ModelMultipleChoiceField):
-    """Several of a queryset's rows, chosen by id. An id too large for any database is
-    refused as a wrong choice: Django would send it to the database, where SQLite
-    cannot bind it and PostgreSQL refuses it, a server error instead of a message."""
+    """Several of a queryset's rows, chosen by id. Anything no row's id could be is
+    refused as a wrong choice: Django would send a number too large for any database
+    to it (its guard covers single lookups, not `pk__in`), a server error instead of a
+    message."""
 
     def _check_values(self, value):
         for pk in value:
-            try:
-                number = int(str(pk).strip())
-            except ValueError:
-                continue  # not a number at all: Django refuses it (invalid_pk_value)
-            if abs(number) > MAX_ID:
+            if as_id(pk) == -1:
                 raise ValidationError(self.error_messages["invalid_choice"],
                                       code="invalid_choice", params={"value": pk})
         return super()._check_values(value)

@@ -4,7 +4,6 @@ the audit entry of every administration page that shows case data."""
 from django.contrib import messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
@@ -12,7 +11,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from audit.actions import Pending, record_many
 from audit.models import AuditAction
 from teams.selectors import actor_for
-from workspace.forms import MAX_ID
+from workspace.forms import as_id
 
 
 class HistoryAdmin(SimpleHistoryAdmin):
@@ -29,18 +28,13 @@ class HistoryAdmin(SimpleHistoryAdmin):
         """A list action with a selected record that cannot exist (not an id, or one no
         database could hold) is refused with a message and the list shown again; Django
         would send it to the database, a server error instead of a message."""
-        pk = self.model._meta.pk
-        if not isinstance(pk, models.IntegerField):  # ids of another kind: Django's checks
-            return super().response_action(request, queryset)
-        for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
-            try:
-                number = pk.to_python(value)
-            except ValidationError:
-                number = None
-            if not isinstance(number, int) or abs(number) > MAX_ID:
-                self.message_user(request, "Choose the records from the list, then the "
-                                           "action.", messages.ERROR)
-                return None
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        # Ids of another kind (text, UUIDs) keep Django's own checks.
+        if isinstance(self.model._meta.pk, models.IntegerField) and any(
+                as_id(value) == -1 for value in selected):
+            self.message_user(request, "Choose the records from the list, then the action.",
+                              messages.ERROR)
+            return None
         return super().response_action(request, queryset)
 
 

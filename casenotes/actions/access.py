@@ -30,6 +30,7 @@ from casenotes.models import (
     CaseUserObjectPermission,
 )
 from casenotes.permissions import CONTRIBUTE, VIEW_CASE, Action, NotFound, policy
+from casenotes.rules import two_years_on
 from teams.models import Role, Team
 from teams.selectors import active_case_memberships, actor_for, team_members
 from workspace import live
@@ -47,15 +48,6 @@ def _managed_case(acting_user, case: Case):
 def _notify_team(team: Team) -> None:
     for membership in team_members(team):
         live.notify_access_changed(membership.user_id)
-
-
-def _two_years_on(day: datetime.date) -> datetime.date:
-    """The same day two years on (28 February for 29 February): the furthest a keyworker's
-    access may be set to end (blank: until removed)."""
-    try:
-        return day.replace(year=day.year + 2)
-    except ValueError:
-        return day.replace(year=day.year + 2, day=28)
 
 
 def _end_of_day(day: datetime.date) -> datetime.datetime:
@@ -176,7 +168,7 @@ def do_add_keyworker(*, acting_user, case: Case, user, until: datetime.date | No
         errors["user"] = "Choose a practitioner who works on cases."
     if until is not None and until < timezone.localdate():
         errors["until"] = "The end date must be today or in the future."
-    elif until is not None and until > _two_years_on(timezone.localdate()):
+    elif until is not None and until > two_years_on(timezone.localdate()):
         errors["until"] = ("The end date must be within the next 2 years. Leave it blank for "
                            "access until the keyworker is removed.")
     if not case.is_open:

@@ -16,10 +16,9 @@ from audit.models import AuditAction
 from casenotes.actions.notes import _publish
 from casenotes.models import PLAN_SECTION_MAX_LENGTH, Case, CaseEvent, CasePlan
 from casenotes.permissions import Action, NotFound, policy
+from casenotes.rules import two_years_on
 from workspace.validators import no_nul
 
-#: The furthest ahead a review may be set: a later date is almost always a typing slip.
-REVIEW_HORIZON = datetime.timedelta(days=2 * 366)
 
 class PlanChanged(Exception):
     """An edit of the plan based on a version that has moved on, where someone else
@@ -95,7 +94,7 @@ def _validated_plan_fields(sections: dict[str, str], review_on: datetime.date | 
         today = timezone.localdate()
         if review_on < today:
             errors["review_on"] = ["The review date must be today or in the future."]
-        elif review_on > today + REVIEW_HORIZON:
+        elif review_on > two_years_on(today):
             errors["review_on"] = ["The review date must be within the next 2 years."]
     fields["review_on"] = review_on
     if errors:

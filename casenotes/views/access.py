@@ -32,10 +32,11 @@ from casenotes.forms import (
     TransferRequestForm,
 )
 from casenotes.models import Case, CaseGrant, Person
-from casenotes.permissions import Action, NotFound, _as_id, policy
+from casenotes.permissions import Action, NotFound, policy
 from casenotes.views.notes import _add_action_errors
 from teams.models import Team
 from teams.selectors import team_members
+from workspace.forms import as_id
 
 
 def _members_queryset(case: Case):
@@ -104,7 +105,7 @@ def _end_grant(request, case_id, grant_id, kind: str, end, success, *, missing: 
     """The case's manager ends one grant of `kind` on the case (`end`, an action), then
     back to the access list with what happened; a grant already ended is said so."""
     access = policy.access_case(request.user, case_id, Action.MANAGE_CASE_ACCESS)
-    grant = CaseGrant.objects.filter(pk=_as_id(grant_id), case=access.case,
+    grant = CaseGrant.objects.filter(pk=as_id(grant_id), case=access.case,
                                      kind=kind).select_related("user").first()
     if grant is None:
         raise NotFound(missing)
@@ -279,7 +280,7 @@ def search(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def break_glass(request, case_id):
-    case = Case.objects.filter(pk=_as_id(case_id)).first()
+    case = Case.objects.filter(pk=as_id(case_id)).first()
     if case is None or not policy.can(request.user, Action.BREAK_GLASS, case):
         if case is not None and policy.case_access(request.user, case) is not None:
             return redirect("casenotes:case_detail", case_id=case.pk)
@@ -337,7 +338,7 @@ def note_readers(request, case_id, note_id):
 
 
 def _case_person(access, person_id) -> Person:
-    person = Person.objects.filter(pk=_as_id(person_id), case=access.case).first()
+    person = Person.objects.filter(pk=as_id(person_id), case=access.case).first()
     if person is None:
         raise NotFound("Person")
     return person

@@ -262,9 +262,9 @@ def test_keyworker_end_date_in_the_past_is_refused(world):
 @pytest.mark.parametrize("until", [datetime.date(9999, 12, 31), None],
                          ids=["last-date", "a-day-past-two-years"])
 def test_keyworker_end_date_more_than_two_years_ahead_is_refused(world, until):
-    from casenotes.actions.access import _two_years_on
+    from casenotes.rules import two_years_on
 
-    until = until or _two_years_on(timezone.localdate()) + datetime.timedelta(days=1)
+    until = until or two_years_on(timezone.localdate()) + datetime.timedelta(days=1)
     with refused_unchanged() as caught:
         do_add_keyworker(acting_user=_locality_manager(world), case=world.other_case,
                          user=world.user(Role.MENTAL_HEALTH_PRACTITIONER), until=until)
@@ -274,10 +274,10 @@ def test_keyworker_end_date_more_than_two_years_ahead_is_refused(world, until):
 
 
 def test_keyworker_end_date_exactly_two_years_ahead_is_accepted(world):
-    from casenotes.actions.access import _two_years_on
+    from casenotes.rules import two_years_on
 
-    assert _two_years_on(datetime.date(2028, 2, 29)) == datetime.date(2030, 2, 28)
-    until = _two_years_on(timezone.localdate())
+    assert two_years_on(datetime.date(2028, 2, 29)) == datetime.date(2030, 2, 28)
+    until = two_years_on(timezone.localdate())
     grant = do_add_keyworker(acting_user=_locality_manager(world), case=world.other_case,
                              user=world.user(Role.MENTAL_HEALTH_PRACTITIONER), until=until)
     assert timezone.localtime(grant.expires_at).date() == until + datetime.timedelta(days=1)
