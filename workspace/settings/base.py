@@ -132,6 +132,8 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 REDIS_URL = env.str("REDIS_URL", default="")
+#: Seconds a Redis read may wait: well over the channel layer's blocking receive (5 s).
+REDIS_READ_TIMEOUT = 15
 if REDIS_URL:
     import redis.exceptions
 
@@ -143,8 +145,14 @@ if REDIS_URL:
                 # room of hundreds closing together would leave presence behind.
                 # A pooled connection Redis dropped (a restart) is retried on a fresh one,
                 # so the first sends after Redis returns do not fail.
+                # A read waits longer than the layer's blocking receive (BZPOPMIN, 5 s):
+                # redis-py 8's default read timeout is those same 5 s, so an idle
+                # socket's receive timed out as often as not and the socket closed as
+                # if Redis were down (channels_redis#422). A Redis that stops answering
+                # is still noticed, within REDIS_READ_TIMEOUT.
                 "hosts": [{"address": REDIS_URL,
                            "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=1000),
+                           "socket_timeout": REDIS_READ_TIMEOUT,
                            "retry_on_error": [redis.exceptions.ConnectionError]}],
                 # The default (100) drops group messages silently under load.
                 "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1500),
