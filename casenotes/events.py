@@ -61,12 +61,29 @@ def with_entry_data(queryset):
         addenda_count=Count("addenda", distinct=True))
 
 
-def deliveries(event: CaseEvent) -> list[tuple[str, dict]]:
-    """(group, message) pairs for one event."""
+def as_written(note: CaseNote, people) -> CaseNote:
+    """A note its action has just created with `people`, made ready to render as
+    `with_entry_data` would read it back, without reading what was just written: its
+    author and agency are the action's own instances and a new note has no addenda. A
+    note about people reads them when it is rendered (one query, in their order).
+
+    Safe whatever else the transaction does before it commits: a draft's notices go to
+    its author alone, a final note's content and audience never change, and a sealed
+    note's readers are read when it is sent."""
+    note.addenda_count = 0
+    if not people:
+        note._prefetched_objects_cache = {"people": note.people.none()}
+    return note
+
+
+def deliveries(event: CaseEvent, note: CaseNote | None = None) -> list[tuple[str, dict]]:
+    """(group, message) pairs for one event; `note`: the event's note as its action
+    wrote it (`as_written`), else it is read."""
     case_id = event.case_id
     if event.note_id is None:
         return [(live.case_group(case_id), _case_message(event))]
-    note = with_entry_data(CaseNote.objects.filter(pk=event.note_id)).get()
+    if note is None:
+        note = with_entry_data(CaseNote.objects.filter(pk=event.note_id)).get()
     full = _note_message(event, note, full=True)
     author = live.viewer_group(case_id, note.author_id)
     if not note.is_final:
@@ -92,10 +109,11 @@ def deliveries(event: CaseEvent) -> list[tuple[str, dict]]:
     return []
 
 
-def publish(event: CaseEvent) -> None:
+def publish(event: CaseEvent, note: CaseNote | None = None) -> None:
     """Send one committed event's notices (called on commit by the actions; an event
-    row never changes, so the instance written is the one sent)."""
-    live.send_many(deliveries(event))
+    row never changes, so the instance written is the one sent). `note`: as in
+    `deliveries`."""
+    live.send_many(deliveries(event, note))
 
 
 def last_seq(case_id: int) -> int:

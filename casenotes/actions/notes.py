@@ -315,7 +315,7 @@ def _save_note(note: CaseNote, acting_user, *, people, readers, created: bool) -
 
 
 def _publish(case_id: int, kind: str, note: CaseNote | None = None, *,
-             case_locked: bool = False) -> CaseEvent:
+             case_locked: bool = False, new_note_people=None) -> CaseEvent:
     """Number this change of the case and queue its live notices for after commit.
 
     The event row is written in the caller's transaction, under a lock on the case
@@ -324,7 +324,9 @@ def _publish(case_id: int, kind: str, note: CaseNote | None = None, *,
     inserts that only reference the case (presence, notes, events) are not blocked,
     so no transaction holding the audit append lock can wait on a case lock held by
     one waiting for that append lock (a deadlock the soak test found). Who receives
-    what is decided when it is sent (casenotes.events)."""
+    what is decided when it is sent (casenotes.events). `new_note_people`: given when
+    `note` was just created (with those people), so its notice is rendered as written
+    (events.as_written), not read back."""
     from casenotes import events
 
     if not case_locked:
@@ -335,7 +337,8 @@ def _publish(case_id: int, kind: str, note: CaseNote | None = None, *,
     # database's to enforce. Checking them again would cost three queries per change.
     event.full_clean(exclude=["case", "note"], validate_constraints=False)
     event.save()
-    transaction.on_commit(partial(events.publish, event), robust=True)
+    written = None if new_note_people is None else events.as_written(note, new_note_people)
+    transaction.on_commit(partial(events.publish, event, written), robust=True)
     return event
 
 
@@ -398,7 +401,8 @@ def do_create_note(
     kinds = [AuditAction.NOTE_CREATED] + ([AuditAction.NOTE_FINALISED] if finalise else [])
     record_many([Pending(actor=actor, action=kind, object_type="note", object_id=note.pk,
                          case_id=case.pk) for kind in kinds])
-    _publish(case.pk, CaseEvent.Kind.NOTE_CREATED, note, case_locked=True)
+    _publish(case.pk, CaseEvent.Kind.NOTE_CREATED, note, case_locked=True,
+             new_note_people=fields["people"])
     return note
 
 
