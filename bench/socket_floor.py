@@ -1,17 +1,24 @@
-"""A bare WebSocket fan-out, for the "socket" floor of bench/live_fanout.py.
+"""Two bare Channels applications for the floors of bench/live_fanout.py.
 
-Served by its own Daphne process (`daphne bench.socket_floor:application`) on the same
-Redis channel layer as the product. It has no database, no sign-in, no permission and
-no audit: each connection to `/floor/` is added to a set in this process, and one task
-per process listens on the channel layer (one group member, as the product's room relay
-is) and writes each message's text to every open connection. The benchmark times a
-`group_send` to that group until each of N WebSocket clients has parsed the frame: the
-cheapest way this stack gets one message to N browsers, with nothing of the product in
-it. The group is `BENCH_FLOOR_GROUP` (set by the benchmark to a name its clean-up
-removes).
+Served by their own Daphne process (`daphne bench.socket_floor:application`) on the same
+Redis channel layer as the product. Neither has a database, sign-in, permission or
+audit.
+
+- `/echo/<room>/`: the group echo, written as Channels' own tutorial writes a chat
+  room. Each connection joins the room's group; a message a client sends is sent to
+  the group and every member writes it to its socket, the sender included. The
+  benchmark times one client's message until each of the N clients in the room has it
+  back: what Channels itself costs to fan a message out to a room of N browsers. The
+  group's name begins with `BENCH_FLOOR_GROUP` (which the benchmark's clean-up
+  removes).
+- `/floor/`: the cheapest fan-out this stack allows, for comparison. Each connection is
+  added to a set in this process, and one task per process listens on the channel layer
+  (one group member, `BENCH_FLOOR_GROUP`, as the product's room relay is) and writes each
+  message's text to every open connection.
 """
 
 import asyncio
+import gc
 import os
 
 import django
@@ -42,6 +49,23 @@ async def _listen(ready: asyncio.Future) -> None:
             await consumer.send(text_data=text)
 
 
+class EchoConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.group = f"{GROUP}.{self.scope['url_route']['kwargs']['room']}"
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send(text_data='{"type": "ready"}')
+
+    async def disconnect(self, code):
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        await self.channel_layer.group_send(self.group, {"type": "room.echo", "text": text_data})
+
+    async def room_echo(self, event):
+        await self.send(text_data=event["text"])
+
+
 class FloorConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         global _listening
@@ -58,5 +82,13 @@ class FloorConsumer(AsyncWebsocketConsumer):
 
 
 application = ProtocolTypeRouter({
-    "websocket": URLRouter([path("floor/", FloorConsumer.as_asgi())]),
+    "websocket": URLRouter([
+        path("echo/<slug:room>/", EchoConsumer.as_asgi()),
+        path("floor/", FloorConsumer.as_asgi()),
+    ]),
 })
+
+# As workspace/asgi.py does for the product: the start-up heap is kept out of full
+# collections, so the floors are measured as cheap as the product's own process is.
+gc.collect()
+gc.freeze()
