@@ -1,7 +1,9 @@
-"""Assertions shared by the action tests: the audit rows and history rows a write leaves,
-and the proof that a refused write changed nothing."""
+"""Assertions shared by the tests: the audit rows and history rows a write leaves, the
+proof that a refused write changed nothing, and an error summary's links."""
 
 from __future__ import annotations
+
+from html.parser import HTMLParser
 
 from django.db.models import Max
 
@@ -73,3 +75,36 @@ def write_fingerprint() -> dict:
         ),
         "audit": AuditEvent.objects.count(),
     }
+
+
+class _SummaryLinks(HTMLParser):
+    """The error summary's links, and the ids of what a person can be taken to (any
+    element but a hidden input)."""
+
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+        self.targets: set[str] = set()
+        self.in_summary = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "govuk-error-summary__list" in (attrs.get("class") or ""):
+            self.in_summary = 1
+        elif self.in_summary and tag == "ul":
+            self.in_summary += 1
+        if self.in_summary and tag == "a" and (attrs.get("href") or "").startswith("#"):
+            self.links.append(attrs["href"][1:])
+        if attrs.get("id") and not (tag == "input" and attrs.get("type") == "hidden"):
+            self.targets.add(attrs["id"])
+
+    def handle_endtag(self, tag):
+        if self.in_summary and tag == "ul":
+            self.in_summary -= 1
+
+
+def dead_summary_links(html: str) -> list[str]:
+    """Links in the error summary that lead nowhere a person can see."""
+    parser = _SummaryLinks()
+    parser.feed(html)
+    return [link for link in parser.links if link not in parser.targets]

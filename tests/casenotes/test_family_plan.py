@@ -20,7 +20,7 @@ from casenotes.actions import PlanChanged, do_close_case, do_update_plan
 from casenotes.models import CaseEvent, CasePlan
 from casenotes.permissions import NotFound
 from teams.models import Role
-from tests.helpers import AuditWatch, assert_audit, write_fingerprint
+from tests.helpers import AuditWatch, assert_audit, dead_summary_links, write_fingerprint
 
 WORRIES = "Dean's drinking at weekends; Ellie has missed school on Mondays."
 STEPS = "Tom (probation) to see Dean weekly.\nSchool to tell the social worker of any absence."
@@ -258,6 +258,7 @@ def test_bad_input_gets_a_message_keeps_the_text_and_changes_nothing(world, fiel
     html = response.content.decode()
     assert message in html and "There is a problem" in html
     assert html.count('class="govuk-error-summary"') == 1
+    assert dead_summary_links(html) == []  # a hidden version's message links nowhere
     assert "Ensure this value" not in html  # one message a person can act on
     assert "Kayleigh takes the children to every appointment." in html  # the rest is kept
     assert _without_audit(write_fingerprint()) == _without_audit(before)

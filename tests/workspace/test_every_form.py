@@ -1,6 +1,7 @@
 """Every form a signed-in person is shown takes awkward input with a clear answer: a page,
 a redirect, "not found" for an id that is not one, never a server error; and a refusal
-says why in an error summary and changes nothing.
+says why in an error summary, whose links each lead to something on the page (not to a
+hidden field), and changes nothing.
 
 With the demo busier than it is seeded (a group case discussion running, an emergency
 access to review, a transfer waiting), a social worker, a team manager, an IG officer
@@ -35,6 +36,7 @@ from django.test import TestCase
 from django.urls import resolve
 from django.utils import timezone
 
+from tests.helpers import dead_summary_links
 from tests.workspace.test_every_link import _walk
 
 NOT_SENT = ("/accounts/logout/",)
@@ -254,7 +256,8 @@ def _has_id(table: str) -> bool:
 def _post(client, form: Form, values: dict[str, list[str]]):
     """Send the form in a savepoint rolled back afterwards, with what it queues for after
     commit run and the database's deferred constraints checked before the rollback:
-    (status, has an error summary, whether the record changed)."""
+    (status, has an error summary, whether the record changed, the summary's links that
+    lead nowhere)."""
     outcome = None
     try:
         with transaction.atomic():
@@ -263,7 +266,7 @@ def _post(client, form: Form, values: dict[str, list[str]]):
                 response = client.post(form.action, form.data(values))
             connection.check_constraints()
             outcome = (response.status_code, b"govuk-error-summary" in response.content,
-                       _record_now() != before)
+                       _record_now() != before, dead_summary_links(response.content.decode()))
             raise _RolledBack
     except _RolledBack:
         pass
@@ -274,14 +277,14 @@ def _accepted_base(client, form: Form) -> tuple[dict[str, list[str]] | None, boo
     """The first ordinary filling accepted, and whether saving it changed the record."""
     for values in (form.values, _ordinary(form, -1), _ordinary(form, 7),
                    _ordinary(form, -1, other_choice=True)):
-        status, summary, changed = _post(client, form, values)
+        status, summary, changed, _ = _post(client, form, values)
         if status in (200, 302) and not summary:
             return values, changed
     return None, False
 
 
 def _check(client, form: Form, values: dict, problems: list[str], refusals: dict) -> None:
-    status, summary, changed = _post(client, form, values)
+    status, summary, changed, dead = _post(client, form, values)
     shown = {k: (v[0][:20] + "…" if v and len(v[0]) > 20 else v) for k, v in values.items()
              if k != "csrfmiddlewaretoken"}
     where = f"POST {form.action} {shown}"
@@ -291,6 +294,8 @@ def _check(client, form: Form, values: dict, problems: list[str], refusals: dict
         problems.append(f"{where}: refused (400) with no error summary")
     if status in (400, 404, 409) and changed:
         problems.append(f"{where}: refused ({status}), yet changed the record")
+    if dead:
+        problems.append(f"{where}: the error summary links to {dead}, which is not on the page")
     if status == 400 and summary:
         refusals[form.view] = refusals.get(form.view, 0) + 1
 
