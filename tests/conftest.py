@@ -1,10 +1,14 @@
 """Fixtures for the whole suite: the world built through the actions, and the table
 flush that transactional tests need despite the audit table's append-only triggers."""
 
+import copy
+
 import pytest
 from django.db import connections, transaction
+from pytest_django.plugin import validate_django_db
 
 from audit import db as audit_db
+from tests.demo import demo, seed_demo  # noqa: F401 (demo: a fixture for the whole suite)
 from tests.factories import build_world
 
 # Filled by migrations' post_migrate handlers and the same before and after every test.
@@ -71,11 +75,136 @@ def audit_triggers_lifted_for_flush():
             ops_class.sql_flush = original
 
 
+def _transactional(item) -> bool:
+    """True for a test that commits for real (`transactional_db`, `live_server`, or the
+    django_db marker's `transaction=True`), so cannot run inside a shared transaction.
+    The same rule by which pytest-django runs these after the others."""
+    marker = item.get_closest_marker("django_db")
+    if marker is not None:
+        transaction_, reset_sequences, *_ = validate_django_db(marker)
+        if transaction_ or reset_sequences:
+            return True
+    return not {"transactional_db", "live_server", "django_db_reset_sequences"}.isdisjoint(
+        item.fixturenames)
+
+
+#: The fixtures whose set-up a module's tests share (`Shared`): each one's module-scoped
+#: part, and what it sets up.
+SHARED = {"_module_world_shared": "world", "_module_demo_shared": "demo"}
+
+
+def _sharing(item) -> str | None:
+    """What `item` shares with the other tests of its module ("world" or "demo"): None
+    for a test that commits for real, or asks for neither (or both)."""
+    kinds = [kind for fixture, kind in SHARED.items() if fixture in item.fixturenames]
+    return kinds[0] if len(kinds) == 1 and not _transactional(item) else None
+
+
+class Shared:
+    """One set-up (the tests' `world`, or the `demo`) for a module's tests that ask for
+    it and roll back (most tests), built once in a transaction held open while they run
+    and rolled back after the last of them. Each test runs in a savepoint inside it (the
+    `db` fixture); a test's `world` is its own deep copy of the Python objects. A world
+    is a few hundred statements through the actions, the demo a few thousand: built once
+    per module instead of once per test, the suite runs minutes quicker.
+
+    Any other test runs outside it, so that it finds only what it made itself:
+    `pytest_collection_modifyitems` runs each module's tests sharing a world, then those
+    sharing the demo, before its others (pytest-django runs the tests that commit for
+    real after all of these), and `pytest_runtest_setup` rolls the set-up back before
+    any test that does not share it. A test of the module after that point that does ask
+    for it builds its own (only if the order was changed, with `-p no:...` say).
+    """
+
+    def __init__(self):
+        self.kind: str | None = None
+        self.value = None
+        self.atomic = None
+        self.blocker = None
+
+    def open(self, kind: str, blocker, build) -> None:
+        self.close()
+        self.blocker = blocker
+        with blocker.unblock():
+            self.atomic = transaction.atomic()
+            self.atomic.__enter__()
+            self.kind = kind
+            try:
+                self.value = build()
+            except BaseException:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        if self.atomic is None:
+            return
+        atomic, self.atomic, self.kind, self.value = self.atomic, None, None, None
+        with self.blocker.unblock():
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+    def get(self, kind: str):
+        """The shared set-up of `kind`, or None when there is none open."""
+        return self.value if self.kind == kind else None
+
+
+#: What the module now running shares, while its sharing tests run.
+_shared = Shared()
+#: The test about to be set up (read by the module-scoped fixtures when they are set up).
+_item_being_set_up = None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """After pytest-django's order (tests that roll back, then those that commit, then
+    those without a database): within each module's run, the tests sharing its world
+    first, then those sharing its demo, then the rest."""
+    def run(item):  # the module's run the test is in (as pytest-django groups them)
+        uses_db = "db" in item.fixturenames or item.get_closest_marker("django_db")
+        return item.module, 1 if _transactional(item) else 0 if uses_db else 2
+
+    rank = {kind: place for place, kind in enumerate(SHARED.values())}
+    first = {}
+    for index, item in enumerate(items):
+        first.setdefault(run(item), index)
+    items.sort(key=lambda item: (first[run(item)], rank.get(_sharing(item), len(rank))))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    global _item_being_set_up
+    _item_being_set_up = item
+    if _sharing(item) != _shared.kind:
+        _shared.close()
+
+
+def _shared_for_module(kind: str, blocker, build):
+    """The body of each module-scoped part of SHARED: opened when the module's first
+    test sharing `kind` is set up; closed at the end of the module."""
+    if _item_being_set_up is not None and _sharing(_item_being_set_up) == kind:
+        _shared.open(kind, blocker, build)
+    yield _shared
+    if _shared.kind == kind:
+        _shared.close()
+
+
+@pytest.fixture(scope="module")
+def _module_world_shared(django_db_setup, django_db_blocker):
+    yield from _shared_for_module("world", django_db_blocker, build_world)
+
+
+@pytest.fixture(scope="module")
+def _module_demo_shared(django_db_setup, django_db_blocker):
+    yield from _shared_for_module("demo", django_db_blocker, seed_demo)
+
+
 @pytest.fixture
-def world(db):
+def world(_module_world_shared, db):
     """The whole organisation, a case allocated to the FS team and one to the locality
-    team (see tests/factories.py)."""
-    return build_world()
+    team (see tests/factories.py): the module's shared world (`Shared`), copied for this
+    test, or a world of its own for a test that commits for real."""
+    shared = _module_world_shared.get("world")
+    return build_world() if shared is None else copy.deepcopy(shared)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, override_settings
 
 from casenotes.management.commands.seed_demo import DEMO_PASSWORD
 from casenotes.models import Case, CaseNote
@@ -30,9 +30,16 @@ class Demo:
         return client
 
 
-@pytest.fixture
-def demo(db, settings) -> Demo:
-    settings.DEBUG = True
-    call_command("seed_demo", stdout=io.StringIO())
-    settings.DEBUG = False
+def seed_demo() -> Demo:
+    """manage.py seed_demo (which asks for DEBUG: it refuses to seed a live system)."""
+    with override_settings(DEBUG=True):
+        call_command("seed_demo", stdout=io.StringIO())
     return Demo()
+
+
+@pytest.fixture
+def demo(_module_demo_shared, db) -> Demo:
+    """The demo, seeded once for the module's tests that roll back (tests/conftest.py,
+    `Shared`), or for this test alone if it commits for real."""
+    shared = _module_demo_shared.get("demo")
+    return seed_demo() if shared is None else shared

@@ -1,3 +1,0 @@
-"""Page-test fixtures."""
-
-from tests.demo import demo  # noqa: F401

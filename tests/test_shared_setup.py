@@ -1,0 +1,53 @@
+"""The suite's shared set-ups (tests/conftest.py, `Shared`): a module's tests that ask
+for `world` (or the `demo`) and roll back share one, built once; each still gets its own
+Python objects and starts from the same record, and any other test finds nothing of it.
+
+The tests below depend on running in this order, which is the order the conftest gives
+them: the world's sharers first, the demo's next, then the rest, then a test that
+commits for real.
+"""
+
+import pytest
+from django.db import connection
+
+from casenotes.actions import do_close_case
+from casenotes.models import Case
+from teams.models import Agency
+
+#: What the first sharing test saw, for the second to compare.
+_first: dict = {}
+
+
+def test_a_tests_world_is_its_own_copy_and_its_writes_are_rolled_back(world):
+    _first["world"] = world
+    world.case.family_name = "Changed in memory only"
+    do_close_case(acting_user=world.team_manager, case=Case.objects.get(pk=world.case.pk))
+    assert not Case.objects.get(pk=world.case.pk).is_open
+
+
+def test_the_next_test_gets_the_same_world_afresh(world):
+    if "world" not in _first:
+        pytest.skip("run with the test before it (it records what it saw)")
+    first = _first["world"]
+    assert world is not first and world.case is not first.case
+    assert world.case.pk == first.case.pk  # the same rows: built once for the module
+    assert world.case.family_name == "Harper"  # not the first test's Python object
+    assert Case.objects.get(pk=world.case.pk).is_open  # the first test's write undone
+    assert world.agency_of(world.social_worker).pk == first.agency_of(first.social_worker).pk
+
+
+def test_a_demo_test_finds_the_demo_and_no_world(demo):
+    assert demo.case().family_name
+    assert not Case.objects.filter(reference="FS-2025-0417").exists()  # the world's case
+
+
+def test_a_test_asking_for_neither_finds_an_empty_record(db):
+    assert not Agency.objects.exists()
+    assert not Case.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_test_that_commits_builds_a_world_of_its_own_outside_any_transaction(world):
+    assert not connection.in_atomic_block
+    assert Agency.objects.count() == 5
+    assert Case.objects.count() == 2
