@@ -700,7 +700,7 @@ def main() -> int:
         from casenotes import events
 
         connection_created.connect(set_statement_timeout)
-        events.publish = lambda event: None  # live notices out of both save runs (this process)
+        events.publish = lambda *notice: None  # live notices out of both save runs (this process)
         layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
         rng = random.Random(args.seed)
         population = Population(rng, args.users, args.cases)

@@ -72,6 +72,21 @@ def test_raw_sql_truncate_of_the_audit_table_is_refused(db):
     assert AuditEvent.objects.count() == 1
 
 
+def test_searches_by_person_and_by_case_have_one_index_each_and_the_triggers_stay(db):
+    """Each search by person or by case has its composite index (newest first); neither
+    column has an index of its own, which every entry would write and no search read.
+    Those were dropped (audit 0018) without rebuilding the table, so the append-only
+    triggers are still there."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, audit_db.TABLE)
+    indexed = {tuple(c["columns"]) for c in constraints.values()
+               if c["index"] and not c["primary_key"]}
+    assert {("actor_id", "occurred_at", "id"), ("case_id", "occurred_at", "id")} <= indexed
+    assert not {("actor_id",), ("case_id",)} & indexed
+    event = _one_entry()
+    _refused(f"UPDATE {audit_db.TABLE} SET reason = %s WHERE id = %s", ["edited", event.pk])
+
+
 def test_orm_update_and_delete_of_audit_entries_are_refused(db):
     event = _one_entry()
     with pytest.raises(DatabaseError), transaction.atomic():
