@@ -147,6 +147,21 @@ class Shared:
         """The shared set-up of `kind`, or None when there is none open."""
         return self.value if self.kind == kind else None
 
+    def lost(self) -> bool:
+        """True when a test closed the database connection inside the set-up's
+        transaction, which took the set-up with it."""
+        return self.atomic is not None and connections["default"].closed_in_transaction
+
+    def using(self, kind: str, value):
+        """A fixture's body around one test given `value`: after the test, fail it if it
+        closed the connection and so lost the set-up for the module's later tests (they
+        build their own). Such a test must commit for real (`transaction=True`)."""
+        yield value
+        if self.kind == kind and self.lost():
+            pytest.fail("this test closed the database connection inside the module's shared "
+                        f"{kind} (tests/conftest.py, Shared): mark it django_db(transaction=True)",
+                        pytrace=False)
+
 
 #: What the module now running shares, while its sharing tests run.
 _shared = Shared()
@@ -174,7 +189,7 @@ def pytest_collection_modifyitems(items):
 def pytest_runtest_setup(item):
     global _item_being_set_up
     _item_being_set_up = item
-    if _sharing(item) != _shared.kind:
+    if _sharing(item) != _shared.kind or _shared.lost():
         _shared.close()
 
 
@@ -204,7 +219,8 @@ def world(_module_world_shared, db):
     team (see tests/factories.py): the module's shared world (`Shared`), copied for this
     test, or a world of its own for a test that commits for real."""
     shared = _module_world_shared.get("world")
-    return build_world() if shared is None else copy.deepcopy(shared)
+    yield from _module_world_shared.using(
+        "world", build_world() if shared is None else copy.deepcopy(shared))
 
 
 @pytest.fixture(scope="module")

@@ -38,8 +38,8 @@ def seed_demo() -> Demo:
 
 
 @pytest.fixture
-def demo(_module_demo_shared, db) -> Demo:
+def demo(_module_demo_shared, db):
     """The demo, seeded once for the module's tests that roll back (tests/conftest.py,
     `Shared`), or for this test alone if it commits for real."""
     shared = _module_demo_shared.get("demo")
-    return seed_demo() if shared is None else shared
+    yield from _module_demo_shared.using("demo", seed_demo() if shared is None else shared)

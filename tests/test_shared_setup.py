@@ -2,9 +2,8 @@
 for `world` (or the `demo`) and roll back share one, built once; each still gets its own
 Python objects and starts from the same record, and any other test finds nothing of it.
 
-The tests below depend on running in this order, which is the order the conftest gives
-them: the world's sharers first, the demo's next, then the rest, then a test that
-commits for real.
+The conftest runs them in this order (the world's sharers first, the demo's next, then
+the rest, then a test that commits for real); each also holds when run alone.
 """
 
 import pytest
@@ -13,27 +12,29 @@ from django.db import connection
 from casenotes.actions import do_close_case
 from casenotes.models import Case
 from teams.models import Agency
+from tests.conftest import _shared
 
-#: What the first sharing test saw, for the second to compare.
-_first: dict = {}
+
+def _is_a_copy_of_the_shared_world(world) -> bool:
+    shared = _shared.get("world")
+    return (shared is not None and world is not shared and world.case is not shared.case
+            and world.case.pk == shared.case.pk
+            and world.social_worker is not shared.social_worker
+            and world.social_worker.pk == shared.social_worker.pk)
 
 
 def test_a_tests_world_is_its_own_copy_and_its_writes_are_rolled_back(world):
-    _first["world"] = world
+    assert _is_a_copy_of_the_shared_world(world)
     world.case.family_name = "Changed in memory only"
     do_close_case(acting_user=world.team_manager, case=Case.objects.get(pk=world.case.pk))
     assert not Case.objects.get(pk=world.case.pk).is_open
 
 
 def test_the_next_test_gets_the_same_world_afresh(world):
-    if "world" not in _first:
-        pytest.skip("run with the test before it (it records what it saw)")
-    first = _first["world"]
-    assert world is not first and world.case is not first.case
-    assert world.case.pk == first.case.pk  # the same rows: built once for the module
-    assert world.case.family_name == "Harper"  # not the first test's Python object
-    assert Case.objects.get(pk=world.case.pk).is_open  # the first test's write undone
-    assert world.agency_of(world.social_worker).pk == first.agency_of(first.social_worker).pk
+    assert _is_a_copy_of_the_shared_world(world)
+    assert world.case.family_name == "Harper"  # not the test before's Python object
+    assert _shared.get("world").case.family_name == "Harper"
+    assert Case.objects.get(pk=world.case.pk).is_open  # the test before's write undone
 
 
 def test_a_demo_test_finds_the_demo_and_no_world(demo):
