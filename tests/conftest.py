@@ -1,5 +1,6 @@
-"""Fixtures for the whole suite: the world built through the actions, and the table
-flush that transactional tests need despite the audit table's append-only triggers."""
+"""Fixtures for the whole suite: the world built through the actions and the demo,
+each shared by a module's tests that roll back (`Shared`), and the table flush that
+transactional tests need despite the audit table's append-only triggers."""
 
 import copy
 
@@ -113,7 +114,8 @@ class Shared:
     sharing the demo, before its others (pytest-django runs the tests that commit for
     real after all of these), and `pytest_runtest_setup` rolls the set-up back before
     any test that does not share it. A test of the module after that point that does ask
-    for it builds its own (only if the order was changed, with `-p no:...` say).
+    for it builds its own (if the order was changed, by `--ff` say, or a test before it
+    closed the connection, which fails that test: `using`).
     """
 
     def __init__(self):
