@@ -32,7 +32,7 @@ from audit.actions import Pending
 from audit.models import AuditAction
 from casenotes import actions, deliveries, events, messages, relay
 from casenotes.models import Case, CaseNote, Person, RoomPresence
-from casenotes.permissions import NotFound, policy
+from casenotes.permissions import NoteLevel, NotFound, policy
 from teams import two_factor
 from workspace import live, sessions
 
@@ -459,11 +459,14 @@ class CaseRoomConsumer(LiveSocket):
 
     # --- from the channel layer (no database access) ------------------------------------
     def _wants(self, event: dict) -> bool:
-        """False for a placeholder this viewer already has the full entry of."""
-        skip = event.get("skip")
-        return not (skip and (skip["user"] == self.user_id
-                              or skip["agency"] == _reading_agency(self.access)
-                              or (skip["managers"] and self.access.is_case_manager)))
+        """Whether this connection takes a room notice: one about a note only at the
+        level the policy gives its current access (events.level_for, no query), so a
+        viewer with the full entry drops the room's placeholder, and a note this access
+        may not read in full, whatever group it came through, is not sent."""
+        if "level" not in event:
+            return True  # no note content (a case changed)
+        wanted = NoteLevel.FULL if event["level"] == "full" else NoteLevel.PLACEHOLDER
+        return events.level_for(self.access, event) == wanted
 
     async def case_event(self, notice: dict):
         """Room notices come through the relay; one sent to this connection's own
@@ -552,7 +555,7 @@ async def deliver(pairs: list[tuple[CaseRoomConsumer, dict]]) -> list[tuple[Case
         frame = frames.get(id(event))
         if frame is None:
             frame = frames[id(event)] = json.dumps({"type": "event", **{
-                k: v for k, v in event.items() if k not in {"type", "skip", "group"}}})
+                k: v for k, v in event.items() if k not in {"type", "facts", "group"}}})
         await _each(connection.send_text(frame))
     return failed
 

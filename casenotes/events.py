@@ -10,9 +10,16 @@ viewers, and each rendering goes only to groups whose members may see it:
 | agency-restricted          | author's agency, the team's managers, author   | everyone else* |
 | sealed                     | author and named readers                       | nobody         |
 
-*The placeholder goes to the whole room and says whom it skips (that agency, the
-managers, the author), who already have the full entry: the consumer drops it for
-them without a query. Placeholders are sent only when a note first appears as final.
+*The placeholder goes to the whole room. Placeholders are sent only when a note first
+appears as final.
+
+The routing is not the only check. Every note notice also carries the facts the
+policy decides a note's level from (`facts`: its case, author, state, sensitivity,
+audience agency and, for a sealed note, its readers), and each connection asks
+`policy.note_level` of its own current access before it takes one, without a query:
+it takes a full entry only at FULL and a placeholder only at PLACEHOLDER. So a viewer
+who has the full entry drops the room's placeholder, and a named reader of a sealed
+note who now holds only emergency access (standard content only) is sent nothing.
 
 Replay (a client catching up after the number it last saw) goes through the policy
 for that one client, in a fixed number of queries.
@@ -25,7 +32,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from casenotes.models import CaseEvent, CaseNote
-from casenotes.permissions import CaseAccess, NoteLevel, policy
+from casenotes.permissions import CaseAccess, NoteFacts, NoteLevel, policy
 from workspace import live
 
 #: A client that missed more than this many things it may see is told to reload instead.
@@ -41,14 +48,36 @@ def render_entry(note: CaseNote, *, full: bool) -> str:
                                                             "case_id": note.case_id})
 
 
-def _note_message(event: CaseEvent, note: CaseNote, *, full: bool) -> dict:
+def _note_message(event: CaseEvent, note: CaseNote, *, full: bool, readers=()) -> dict:
     return {
         "type": "case.event", "seq": event.seq, "kind": event.kind, "note": note.pk,
         # For placing the entry in date order (as its place on the page already shows);
         # a placeholder's visible text says agency and date only.
         "occurred_at": timezone.localtime(note.occurred_at).isoformat(),
         "level": "full" if full else "placeholder", "html": render_entry(note, full=full),
+        "facts": note_facts(note, readers),
     }
+
+
+def note_facts(note: CaseNote, readers=()) -> dict:
+    """What the policy decides a note's level from, for the receiving connection to ask
+    it (`level_for`); not sent on to the page. `readers`: a sealed note's named readers."""
+    return {"case": note.case_id, "author": note.author_id, "state": note.state,
+            "sensitivity": note.sensitivity, "restricted_agency": note.restricted_agency_id,
+            "author_agency": note.author_agency_id, "readers": sorted(readers)}
+
+
+def level_for(access: CaseAccess, message: dict) -> NoteLevel:
+    """The level `access` has now on the note of a note notice, from its `facts`; HIDDEN
+    for a notice without them (fail closed)."""
+    facts = message.get("facts")
+    if not facts:
+        return NoteLevel.HIDDEN
+    return policy.note_level(access, NoteFacts(
+        pk=message["note"], case_id=facts["case"], author_id=facts["author"],
+        state=facts["state"], sensitivity=facts["sensitivity"],
+        restricted_agency_id=facts["restricted_agency"], author_agency_id=facts["author_agency"],
+        viewer_is_reader=access.user.pk in facts["readers"]))
 
 
 def _case_message(event: CaseEvent) -> dict:
@@ -98,14 +127,13 @@ def deliveries(event: CaseEvent, note: CaseNote | None = None) -> list[tuple[str
             (author, full),
         ]
         if event.kind in _FIRST_APPEARANCE:
-            placeholder = _note_message(event, note, full=False)
-            placeholder["skip"] = {"agency": note.audience_agency_id, "managers": True,
-                                   "user": note.author_id}
-            sends.append((live.case_group(case_id), placeholder))
+            sends.append((live.case_group(case_id), _note_message(event, note, full=False)))
         return sends
     if note.sensitivity == S.SEALED:
-        readers = set(note.readers.values_list("pk", flat=True)) | {note.author_id}
-        return [(live.viewer_group(case_id, user_id), full) for user_id in sorted(readers)]
+        readers = set(note.readers.values_list("pk", flat=True))
+        full = _note_message(event, note, full=True, readers=readers)
+        return [(live.viewer_group(case_id, user_id), full)
+                for user_id in sorted(readers | {note.author_id})]
     return []
 
 
@@ -147,6 +175,7 @@ def replay(access: CaseAccess, after: int, *, sent=()) -> Replay:
         return Replay([], True, after)  # the page knows events this database does not
     sent = set(sent)
     latest: dict[int, CaseEvent] = {}
+    appeared: dict[int, CaseEvent] = {}  # a note's first appearance as final, if in range
     messages: list[tuple[int, dict]] = []
     for event in events:
         if event.note_id is None:
@@ -154,6 +183,8 @@ def replay(access: CaseAccess, after: int, *, sent=()) -> Replay:
                 messages.append((event.seq, _case_message(event)))
         else:
             latest[event.note_id] = event
+            if event.kind in _FIRST_APPEARANCE:
+                appeared[event.note_id] = event
     latest = {note_id: event for note_id, event in latest.items() if event.seq not in sent}
     notes = {}
     if latest:
@@ -162,8 +193,17 @@ def replay(access: CaseAccess, after: int, *, sent=()) -> Replay:
     for note_id, event in latest.items():
         note = notes.get(note_id)
         level = policy.note_level(access, note) if note else NoteLevel.HIDDEN
+        if level == NoteLevel.PLACEHOLDER:
+            # As live: a placeholder only for the note's first appearance, never for what
+            # follows it (an addendum), which would tell those outside its audience more.
+            event = appeared.get(note_id)
+            if event is None or event.seq in sent:
+                continue
         if level != NoteLevel.HIDDEN:
-            messages.append((event.seq, _note_message(event, note, full=level == NoteLevel.FULL)))
+            # This viewer's facts: a sealed note they may read has them among its readers.
+            readers = [access.user.pk] if getattr(note, "viewer_is_reader", False) else ()
+            messages.append((event.seq, _note_message(event, note, full=level == NoteLevel.FULL,
+                                                      readers=readers)))
     if len(messages) > REPLAY_LIMIT:
         return Replay([], True, after)
     ordered = [m for _, m in sorted(messages, key=lambda pair: pair[0])]

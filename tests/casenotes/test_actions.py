@@ -691,7 +691,11 @@ def test_the_case_wide_group_never_carries_restricted_or_sealed_text(
         day = dateformat.format(timezone.localtime(note.occurred_at), "j M Y")
         assert unescape(strip_tags(message["html"])).strip() == (
             f"Restricted note — {agency.short_name}, {day}")
-        assert message["skip"] == {"agency": agency.pk, "managers": True, "user": author.pk}
+        # What each receiving connection asks the policy with (sent on to no page).
+        assert message["facts"] == {
+            "case": case.pk, "author": author.pk, "state": CaseNote.State.FINAL,
+            "sensitivity": S.AGENCY_RESTRICTED, "restricted_agency": None,
+            "author_agency": agency.pk, "readers": []}
     assert SECRET not in json.dumps(heard["room"])
     assert "Home visit" not in json.dumps(heard["room"])
     assert author.get_full_name() not in json.dumps(heard["room"])

@@ -26,11 +26,13 @@ from audit.models import AuditAction, AuditEvent, Outcome
 from casenotes import events
 from casenotes.actions import (
     do_add_addendum,
+    do_add_keyworker,
     do_add_person,
     do_create_note,
     do_end_break_glass,
     do_finalise_note,
     do_open_break_glass,
+    do_remove_keyworker,
     do_update_draft,
 )
 from casenotes.messages import MAX_FRAME_BYTES
@@ -275,6 +277,39 @@ async def test_sealed_note_reaches_its_author_and_named_readers_and_nobody_else(
         await tab.assert_nothing()
 
 
+async def test_a_named_reader_now_on_emergency_access_receives_nothing_of_the_sealed_note(
+        world, rooms):
+    """A sealed note's full entry goes to each named reader's own group, but the
+    connection asks the policy before taking it: a reader who has left the case and
+    opened emergency access (standard content only) gets nothing of the note, live,
+    when it gains an addendum or when a sealed draft naming them is finalised."""
+    author = world.user(Role.MENTAL_HEALTH_PRACTITIONER)
+    former = world.locality_users[Role.SOCIAL_WORKER]
+
+    @db
+    def name_then_remove():
+        grant = do_add_keyworker(acting_user=world.team_manager, case=world.case, user=former)
+        note = world.sealed_note(author, readers=[former], body=SEALED_TEXT)
+        draft = world.draft(author, sensitivity=S.SEALED, readers=[former],
+                            body="New address (SEALED-DRAFT-2).")
+        do_remove_keyworker(acting_user=world.team_manager, grant=grant)
+        do_open_break_glass(acting_user=former, case=world.case,
+                            reason_code=CaseGrant.Reason.IMMEDIATE_RISK)
+        return note, draft
+
+    note, draft = await name_then_remove()
+    tab = await rooms.open(world.case.pk, former)
+    assert "SEALED" not in json.dumps(tab.replayed)
+    author_tab = await rooms.open(world.case.pk, author)
+    await settle(tab, author_tab)
+    await db(do_add_addendum)(acting_user=author, note=note, body="Moved again.")
+    assert_full(await author_tab.expect("event"), note, SEALED_TEXT, kind="addendum.created")
+    await db(do_finalise_note)(acting_user=author, note=draft, expected_version=draft.version)
+    assert_full(await author_tab.expect("event"), draft, "SEALED-DRAFT-2", kind="note.finalised")
+    await barrier(world, tab, author_tab)
+    await tab.assert_nothing()
+
+
 async def test_a_draft_reaches_only_its_authors_tabs(world, rooms):
     author = world.user(Role.MENTAL_HEALTH_PRACTITIONER)
     room = await Room(world, author).open(rooms)
@@ -439,6 +474,30 @@ async def test_reconnecting_page_receives_exactly_the_missed_events_it_may_see(w
     assert "SEALED-3307" not in text and "DRAFT-6042" not in text and "RESTRICTED-8813" not in text
     assert synced == {"type": "synced", "seq": expected[-1].seq}
     await back.assert_nothing()
+
+
+async def test_catching_up_tells_those_outside_a_restricted_note_nothing_of_its_addenda(
+        world, rooms):
+    """As live: a viewer outside a restricted note's audience is sent its placeholder
+    once, as the note first appears, and no word of an addendum to it later, whether
+    they were there when it was added or catch up afterwards."""
+    author = world.user(Role.MENTAL_HEALTH_PRACTITIONER)
+    viewer = world.user(Role.PROBATION_OFFICER)
+    before = await last_seq(world.case)
+    note = await db(world.restricted_note)(author, body=RESTRICTED_TEXT)
+    tab = await rooms.open(world.case.pk, viewer, after=before)
+    assert [(m["note"], m["kind"], m["level"]) for m in tab.replayed] == [
+        (note.pk, "note.created", "placeholder")]
+    seen = await last_seq(world.case)
+    await tab.disconnect()
+    await db(do_add_addendum)(acting_user=author, note=note, body="Dose reviewed (ADD-4410).")
+
+    back = await rooms.open(world.case.pk, viewer, after=seen)
+    assert back.replayed == []
+    again = await rooms.open(world.case.pk, viewer, after=before)
+    assert [(m["note"], m["kind"], m["level"]) for m in again.replayed] == [
+        (note.pk, "note.created", "placeholder")]
+    assert "ADD-4410" not in json.dumps(again.replayed)
 
 
 async def test_resuming_up_to_date_replays_nothing(world, rooms):
@@ -636,7 +695,9 @@ async def test_a_notice_already_on_its_way_when_access_ends_is_dropped(world, ro
         {"type": "case.event", "seq": 999, "kind": "note.created", "note": 1, "level": "full",
          "html": RESTRICTED_TEXT},
         {"type": "case.event", "seq": 1000, "kind": "note.created", "note": 2,
-         "level": "placeholder", "html": "x", "skip": {"agency": -1, "managers": True, "user": -1}},
+         "level": "placeholder", "html": "x", "facts": {
+             "case": world.case.pk, "author": -1, "state": "final", "sensitivity": "agency_restricted",
+             "restricted_agency": None, "author_agency": -1, "readers": []}},
         {"type": "room.presence", "people": []},
         {"type": "room.writing", "user": -1, "label": "x", "active": True},
         {"type": "access.recheck"},
