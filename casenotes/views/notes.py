@@ -272,10 +272,9 @@ def note_edit(request, case_id, note_id):
             except actions.StaleVersion as stale:
                 # Keep what they typed; show what is saved; let them choose.
                 conflict = stale.current
-                form = DraftEditForm(
-                    {**request.POST.dict(), "version": conflict.version},
-                    case=access.case, readers_queryset=readers,
-                )
+                data = request.POST.copy()  # every ticked person and reader, not the last
+                data["version"] = conflict.version
+                form = DraftEditForm(data, case=access.case, readers_queryset=readers)
                 form.is_valid()
                 form.add_error(None, "This draft was changed elsewhere since you opened it. "
                                "Your text is below, and the saved version beside it. Nothing "

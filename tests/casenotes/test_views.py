@@ -403,6 +403,32 @@ def test_a_stale_draft_edit_is_refused_and_both_texts_are_shown(demo):
     assert f'name="version" value="{draft.version}"' in html
 
 
+def test_a_stale_draft_edit_keeps_every_person_and_reader_ticked(demo):
+    """The refused form comes back as it was sent: every ticked person and named
+    reader, not only the last of each (the next save would drop the others)."""
+    case = demo.case()
+    draft = demo.note("to finish after the meeting")
+    author = demo.user("social.worker")
+    do_update_draft(acting_user=author, note=draft, expected_version=draft.version,
+                    note_type=draft.note_type, occurred_at=draft.occurred_at,
+                    body="Text saved in the other tab", sensitivity="standard")
+    people = list(case.people.order_by("pk")[:2])
+    readers = [demo.user("team.manager"), demo.user("probation")]
+    response = demo.client("social.worker").post(
+        reverse("casenotes:note_edit", args=[case.pk, draft.pk]),
+        _note_post(body="Text typed in this tab", version=draft.version, sensitivity="sealed",
+                   people=[p.pk for p in people], readers=[r.pk for r in readers]))
+    assert response.status_code == 409
+    form = response.context["form"]
+    assert not form.has_error("people") and not form.has_error("readers")
+    assert [p.pk for p in form.cleaned_data["people"]] == [p.pk for p in people]
+    assert sorted(r.pk for r in form.cleaned_data["readers"]) == sorted(r.pk for r in readers)
+    html = response.content.decode()
+    for name, chosen in [("people", people), ("readers", readers)]:
+        for item in chosen:
+            assert f'name="{name}" type="checkbox" value="{item.pk}" checked' in html
+
+
 @pytest.mark.parametrize("version", ["", "abc", "0", str(2**31), "99999999999999999999999"])
 def test_a_draft_edit_of_a_version_no_page_showed_asks_for_a_reload_and_saves_nothing(demo, version):
     case = demo.case()
