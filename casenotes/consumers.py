@@ -418,17 +418,26 @@ class CaseRoomConsumer(LiveSocket):
             return _invalid({"people": ["Choose people from this family only."]})
         if len(readers) != len(set(message.readers)):
             return _invalid({"readers": ["Named readers must be people working on this case."]})
+        restricted_person = None
+        if message.restricted_person is not None:
+            restricted_person = Person.objects.filter(case=case, pk=message.restricted_person).first()
+            if restricted_person is None:
+                return _invalid({"restricted_person": [
+                    "Choose an adult in this family with a specialist agency."]})
         fields = dict(
             note_type=message.note_type, occurred_at=message.occurred(), body=message.body,
             sensitivity=message.sensitivity, is_significant=message.is_significant,
-            people=people, readers=readers,
+            people=people, readers=readers, restricted_person=restricted_person,
         )
+        keep_restricted = "restricted_person" not in message.model_fields_set
         try:
             retried = message.note is None and message.client_ref and CaseNote.objects.filter(
                 case=case, author=access.user, client_ref=message.client_ref).first()
             if retried:
                 # The first save arrived but its reply did not: this is the next version
                 # of that draft (a conflict if it has moved on since).
+                if keep_restricted:
+                    fields["restricted_person"] = retried.restricted_person
                 note = actions.do_update_draft(acting_user=access.user, note=retried,
                                                expected_version=1, **fields)
             elif message.note is None:
@@ -438,11 +447,18 @@ class CaseRoomConsumer(LiveSocket):
                 note = CaseNote.objects.filter(pk=message.note, case=case).first()
                 if note is None:
                     raise NotFound("Note")
+                if keep_restricted:
+                    fields["restricted_person"] = note.restricted_person
                 note = actions.do_update_draft(acting_user=access.user, note=note,
                                                expected_version=message.version or 0, **fields)
         except actions.StaleVersion as stale:
             current = stale.current
-            return {"type": "draft.conflict", "note": current.pk, "version": current.version,
+            if _holds(current, fields):
+                # This very text was saved and only the reply was lost (a save sent again,
+                # or one whose reply went with a dropped connection): it is saved.
+                note = current
+            else:
+                return {"type": "draft.conflict", "note": current.pk, "version": current.version,
                     "body": current.body,
                     "message": "This draft was changed elsewhere. Both texts are kept: "
                                "choose what to keep, then save again."}
@@ -586,6 +602,20 @@ def _seconds_to_next_check(access) -> float:
     regular = live.recheck_interval()
     until_end = _seconds_to_end(access)
     return regular if until_end is None else max(0.05, min(regular, until_end))
+
+
+def _holds(draft: CaseNote, fields: dict) -> bool:
+    """Whether `draft` as saved is exactly what an autosave sends (`fields`, as passed to
+    the actions): then that save arrived before, and only its reply was lost."""
+    return (
+        (draft.note_type, draft.occurred_at, draft.body, draft.sensitivity,
+         draft.is_significant, draft.restricted_person_id)
+        == (fields["note_type"], fields["occurred_at"], (fields["body"] or "").strip(),
+            fields["sensitivity"], bool(fields["is_significant"]),
+            fields["restricted_person"].pk if fields["restricted_person"] else None)
+        and set(draft.people.values_list("pk", flat=True)) == {p.pk for p in fields["people"]}
+        and set(draft.readers.values_list("pk", flat=True)) == {r.pk for r in fields["readers"]}
+    )
 
 
 def _invalid(errors: dict) -> dict:

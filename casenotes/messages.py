@@ -49,6 +49,9 @@ class DraftSave(_Message):
     is_significant: bool
     people: Annotated[list[Id], Field(max_length=100)]
     readers: Annotated[list[Id], Field(max_length=100)]
+    #: An agency-restricted note limited to this adult's specialist agency (null: the
+    #: author's agency). Left out, a draft's current choice is kept.
+    restricted_person: Id | None = None
     #: A key for a new draft, so a save sent again after a lost reply is recognised.
     client_ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{8,64}$")] | None = None
 

@@ -23,7 +23,7 @@ from django.core.management import call_command
 from django.utils import dateformat, timezone
 from playwright.sync_api import expect
 
-from casenotes.actions import do_add_person
+from casenotes.actions import do_add_person, do_set_specialist_agency
 from casenotes.models import Case, CaseNote, Person
 from tests.browser.conftest import server_env
 from tests.browser.pages import sign_in
@@ -402,6 +402,97 @@ def test_autosave_keeps_every_text_and_colleagues_see_someone_writing(live_site,
 
     for tab in (probation, first, second):
         assert tab.problems == [], tab.problems
+
+
+def _start_note(page, moment) -> None:
+    """On the note form: a home visit at `moment`, once the form is live."""
+    page.goto(f"/cases/{case_id()}/notes/new/")
+    page.get_by_role("heading", level=1, name="Add a note").wait_for()
+    expect_live(page)
+    page.get_by_label("Type of note").select_option(label="Home visit")
+    page.get_by_label("Day", exact=True).fill(str(moment.day))
+    page.get_by_label("Month", exact=True).fill(str(moment.month))
+    page.get_by_label("Year", exact=True).fill(str(moment.year))
+    page.get_by_label("Time", exact=True).fill(f"{moment:%H:%M}")
+
+
+def test_autosave_keeps_the_limit_to_an_adults_specialist_agency(live_site, open_page):
+    """The draft saved as it is typed keeps "limit to this adult's specialist agency":
+    without it, the finalised note would go to the author's own agency."""
+    adult = Person.objects.filter(case_id=case_id()).exclude(
+        role_in_family=Person.RoleInFamily.CHILD).order_by("pk").first()
+    probation_service = get_user_model().objects.get(
+        username=PROBATION_OFFICER).memberships.get().agency
+    do_set_specialist_agency(acting_user=get_user_model().objects.get(username=SOCIAL_WORKER),
+                             person=adult, agency=probation_service)
+    tab = open_page()
+    sign_in(tab, SOCIAL_WORKER)
+    page = tab.page
+    _start_note(page, now_to_the_minute() - datetime.timedelta(minutes=5))
+    page.get_by_role("radio", name="Agency-restricted").check()
+    page.get_by_role("group", name="Who is this note about?").get_by_label(adult.full_name).check()
+    page.get_by_label("Agency-restricted notes: limit to an adult's specialist agency?").select_option(
+        label=f"{adult.full_name}: {probation_service.short_name} only")
+    typed = "Licence conditions discussed with the offender manager (LIMIT-4471)."
+    page.get_by_label("Note", exact=True).press_sequentially(typed, delay=10)
+    expect(page.locator("#autosave-status")).to_have_text(re.compile(r"^Draft saved at "),
+                                                          timeout=LIVE_WAIT_MS)
+    draft = CaseNote.objects.get(body=typed)
+    assert (draft.restricted_person_id, draft.restricted_agency_id) == (adult.pk, probation_service.pk)
+    assert tab.problems == [], tab.problems
+
+
+def test_a_new_draft_whose_saves_lost_their_replies_is_adopted_not_created_again(
+        live_site, open_page):
+    """The first saves of a new note reach the server but their replies are lost with
+    the connection. When the page's next save is refused as changed elsewhere, the form
+    takes on the draft the server names, so keeping one's text saves it there: no loop
+    of refusals, and never a second note."""
+    tab = open_page()
+    sign_in(tab, SOCIAL_WORKER)
+    page = tab.page
+    lose = {"replies": 2}
+
+    def route(ws):
+        server = ws.connect_to_server()
+
+        def from_server(message):
+            if lose["replies"] and isinstance(message, str) and '"draft.saved"' in message:
+                lose["replies"] -= 1
+                ws.close()  # the reply goes with the connection
+                return
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    page.route_web_socket(re.compile(r"/ws/cases/\d+/$"), route)
+    _start_note(page, now_to_the_minute() - datetime.timedelta(minutes=5))
+    textarea = page.get_by_label("Note", exact=True)
+    textarea.press_sequentially("Lost replies: first words.", delay=10)
+    # Two saves arrive, each reply lost; the page reconnects each time.
+    draft = None
+    for _ in range(150):
+        draft = CaseNote.objects.filter(author__username=SOCIAL_WORKER,
+                                        body__startswith="Lost replies:").first()
+        if draft is not None and draft.version >= 2 and lose["replies"] == 0:
+            break
+        page.wait_for_timeout(200)
+    assert draft is not None and draft.version == 2 and lose["replies"] == 0
+    textarea.press_sequentially(" Then more.", delay=10)
+    panel = page.locator("#autosave-conflict")
+    expect(panel).to_be_visible(timeout=LIVE_WAIT_MS)
+    panel.get_by_role("button", name="Keep my text").click()
+    expect(page.locator("#autosave-status")).to_have_text(re.compile(r"^Draft saved at "),
+                                                          timeout=LIVE_WAIT_MS)
+    expect(panel).to_be_hidden()
+    notes = CaseNote.objects.filter(body__startswith="Lost replies:")
+    assert notes.count() == 1
+    assert notes.get().body == "Lost replies: first words. Then more."
+    edit_url = f"/cases/{case_id()}/notes/{draft.pk}/edit/"
+    assert page.locator("form[data-autosave]").get_attribute("action") == edit_url
+    page.get_by_role("button", name="Finalise note").click()
+    page.get_by_text("Note finalised.").wait_for()
+    assert notes.count() == 1 and notes.get().is_final
 
 
 def test_a_page_far_behind_is_offered_a_reload_and_ended_access_closes_the_room(live_site, open_page):

@@ -33,12 +33,13 @@ from casenotes.actions import (
     do_finalise_note,
     do_open_break_glass,
     do_remove_keyworker,
+    do_set_specialist_agency,
     do_update_draft,
 )
 from casenotes.messages import MAX_FRAME_BYTES
 from casenotes.models import CaseEvent, CaseGrant, CaseNote, Person, RoomPresence
 from teams.actions import do_end_membership, do_save_membership, do_save_user
-from teams.models import Membership, Role
+from teams.models import Agency, Membership, Role
 from tests.casenotes.rooms import (  # noqa: F401 (fixtures)
     CLOSE_REFUSED,
     ORIGIN,
@@ -118,6 +119,15 @@ def assert_placeholder(message: dict, note: CaseNote, agency_short_name: str, te
     assert unescape(strip_tags(message["html"])).strip() == placeholder_text(note, agency_short_name)
     assert text not in json.dumps(message) and escape(text) not in message["html"]
     assert note.get_note_type_display() not in message["html"]
+
+
+async def reply_to(tab, message: dict) -> dict:
+    """Send `message` and return its reply, passing over live events around it."""
+    await tab.send(message)
+    while True:
+        frame = await tab.frame()
+        if frame["type"] != "event":
+            return frame
 
 
 def draft_save(note=None, version=None, **overrides) -> dict:
@@ -1061,6 +1071,62 @@ async def test_an_autosave_sent_again_after_a_lost_reply_updates_the_same_draft(
 
     assert second["note"] == first["note"]
     assert await drafts() == [(first["note"], 2, "First words, then more.")]
+
+
+async def test_autosave_keeps_a_drafts_limit_to_an_adults_specialist_agency(world, rooms):
+    """The autosave carries "limit to this adult's specialist agency": saving the draft
+    keeps it (else the finalised note would go to the author's agency); a save that
+    leaves the field out keeps the draft's choice; null is "No: the author's agency"."""
+    author, dean = world.social_worker, world.people["dean"]
+    da_service = world.agencies[Agency.Kind.DOMESTIC_ABUSE]
+    await db(do_set_specialist_agency)(acting_user=author, person=dean, agency=da_service)
+    tab = await rooms.open(world.case.pk, author)
+    limited = dict(sensitivity=S.AGENCY_RESTRICTED, people=[dean.pk], restricted_person=dean.pk)
+    saved = await reply_to(tab, draft_save(**limited))
+
+    @db
+    def stored():
+        return CaseNote.objects.values_list("restricted_person_id", "restricted_agency_id",
+                                            "version").get(pk=saved["note"])
+
+    assert await stored() == (dean.pk, da_service.pk, 1)
+    left_out = {k: v for k, v in limited.items() if k != "restricted_person"}
+    await reply_to(tab, draft_save(note=saved["note"], version=1, body="More.", **left_out))
+    assert await stored() == (dean.pk, da_service.pk, 2)
+    await reply_to(tab, draft_save(note=saved["note"], version=2, body="More.",
+                                      **{**limited, "restricted_person": None}))
+    assert await stored() == (None, None, 3)
+    refused = await reply_to(tab, draft_save(note=saved["note"], version=3, **{
+        **limited, "restricted_person": world.other_people["kwame"].pk}))
+    assert refused["type"] == "draft.invalid"
+    assert refused["errors"] == {
+        "restricted_person": ["Choose an adult in this family with a specialist agency."]}
+    assert await stored() == (None, None, 3)
+
+
+@pytest.mark.parametrize("lost", ["new_draft", "existing_draft"])
+async def test_an_autosave_whose_text_is_already_saved_is_answered_saved_not_changed_elsewhere(
+        world, rooms, lost):
+    """Replies lost on a flaky connection: the page sends again a save the server already
+    has. The same text is answered "saved" at the draft's version, not shown to the
+    person as a change made elsewhere (nor, for a new draft, stuck in conflicts)."""
+    author = world.social_worker
+    tab = await rooms.open(world.case.pk, author)
+    ref = "9b2d4c6e-1a3f-4e5d-8c7b-6a5f4e3d2c1b"
+    first = await reply_to(tab, draft_save(body="First words.", client_ref=ref))
+    second = await reply_to(tab, draft_save(note=first["note"], version=1, body="Then more."))
+    assert second["version"] == 2
+    if lost == "new_draft":  # neither reply arrived: the page still has no note id
+        again = draft_save(body="Then more.", client_ref=ref)
+    else:  # the second reply did not arrive
+        again = draft_save(note=first["note"], version=1, body="Then more.")
+    before = await writes()
+    answer = await reply_to(tab, again)
+    assert (answer["type"], answer["note"], answer["version"]) == ("draft.saved", first["note"], 2)
+    assert await writes() == before
+    # Different text on an old version is still a conflict, with the draft to adopt.
+    other = await reply_to(tab, {**again, "body": "Something else."})
+    assert (other["type"], other["note"], other["version"]) == ("draft.conflict", first["note"], 2)
 
 
 async def test_a_client_ref_of_the_wrong_shape_is_refused(world, rooms):

@@ -166,6 +166,8 @@ class NoteAutosave {
       is_significant: Boolean(significant && significant.checked),
       people: checkedIds(this.form, "people"),
       readers: checkedIds(this.form, "readers"),
+      // "Limit to an adult's specialist agency": null is "No: the author's agency".
+      restricted_person: Number(value("restricted_person")) || null,
       // For a new draft: lets the server recognise this save if it is sent again
       // after a lost reply, instead of creating a second draft.
       client_ref: this.note ? null : this.clientRef,
@@ -252,6 +254,14 @@ class NoteAutosave {
   conflict(message) {
     this.settled();
     if (!Number.isSafeInteger(message.version)) return;
+    if (!this.note && Number.isSafeInteger(message.note)) {
+      // This page's new draft was saved but the replies were lost: from now on the form
+      // edits that draft (still at the version this page last had) instead of asking
+      // to create it again.
+      this.note = message.note;
+      this.version = 1;
+      this.adoptDraft();
+    }
     this.conflictVersion = message.version;
     this.panelBody.textContent = typeof message.body === "string" ? message.body : "";
     this.panelMessage.textContent = typeof message.message === "string" ? message.message : "";
