@@ -410,9 +410,16 @@ _HISTORY_FIELDS = [("note_type", "Type"), ("occurred_at", "When it happened"), (
 
 
 def note_history(access: CaseAccess, note: CaseNote) -> list[dict]:
-    """Every version of a note, newest first, with what changed from the one before."""
+    """Every version of a note, newest first, with what changed from the one before.
+    A draft is its author's alone, so for anyone else the history begins at the version
+    that finalised it: what was written while it was a draft (perhaps sealed, or for
+    another agency) is not shown to those who may read the final note."""
     versions = list(note.history.select_related("history_user").order_by("history_date",
                                                                         "history_id"))
+    if note.author_id != access.user.pk:
+        final_from = next((i for i, v in enumerate(versions) if v.state == CaseNote.State.FINAL),
+                          len(versions))
+        versions = versions[final_from:]
     links: dict[str, dict[int, list[int]]] = {"people": {}, "readers": {}}
     for field, model in NOTE_HISTORY.m2m_models.items():
         target = "person_id" if field.name == "people" else "user_id"

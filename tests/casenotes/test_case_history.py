@@ -1,17 +1,24 @@
 """The history of a case record, its people and its access: who changed what, when,
-field by field, for those allowed to see the case (access history: its manager)."""
+field by field, for those allowed to see the case (access history: its manager); and
+the history of a note, whose draft versions are its author's alone."""
+
+import datetime
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditAction
 from casenotes.actions import (
     do_add_keyworker,
     do_allocate_lead,
+    do_create_note,
     do_request_transfer,
     do_set_specialist_agency,
+    do_update_draft,
 )
+from casenotes.models import CaseNote
 from teams.models import Agency, Role
 from tests.helpers import AuditWatch
 
@@ -131,3 +138,26 @@ def test_accepting_a_step_down_to_early_help_asks_for_the_legal_basis_to_be_revi
     assert (f"{world.case.reference} is now with {world.locality_team.name}. Allocate a lead "
             "practitioner. Its legal basis is still child protection plan: review it under "
             "Manage the case.") in page
+
+
+def test_a_notes_history_shows_its_draft_versions_to_its_author_only(world):
+    """A draft is its author's alone: for anyone else the note's history begins where it
+    was finalised, so text written while it was sealed (or restricted) is not shown to
+    those who may read the final, standard note."""
+    author = world.user(Role.MENTAL_HEALTH_PRACTITIONER)
+    sealed_draft = "Refuge address 14 Lime Grove (DRAFT-SEALED-51)."
+    draft = do_create_note(acting_user=author, case=world.case, note_type="home_visit",
+                           occurred_at=timezone.now() - datetime.timedelta(hours=1),
+                           body=sealed_draft, sensitivity=CaseNote.Sensitivity.SEALED)
+    note = do_update_draft(acting_user=author, note=draft, expected_version=draft.version,
+                           note_type="home_visit", occurred_at=draft.occurred_at,
+                           body="Visit went well.", sensitivity=CaseNote.Sensitivity.STANDARD,
+                           finalise=True)
+    url = reverse("casenotes:note_history", args=[world.case.pk, note.pk])
+    for reader in [world.user(Role.PROBATION_OFFICER), world.team_manager]:
+        page = _client(reader).get(url).content.decode()
+        assert "Visit went well." in page
+        assert "DRAFT-SEALED-51" not in page and "Sealed" not in page
+        assert "Draft" not in page
+    own = _client(author).get(url).content.decode()
+    assert "DRAFT-SEALED-51" in own and "Visit went well." in own
