@@ -1,59 +1,101 @@
 // The idle sign-out warning. The server signs a session out after SESSION_IDLE_MINUTES
 // without a request (workspace/sessions.py); this shows a warning a few minutes before,
-// with "Stay signed in". Typing or clicking on the page counts as activity: at most once
-// a minute it tells the server so, as a page with a live connection may otherwise make
-// no requests while someone works in it. When the time is up the page reloads, and the
-// server shows the sign-in page with the reason.
+// with "Stay signed in". Typing or clicking on the page counts as activity, before the
+// warning and after it (someone typing is there): at most once a minute it tells the
+// server so, as a page with a live connection may otherwise make no requests while
+// someone works in it. When the time is up the page reloads, and the server shows the
+// sign-in page with the reason; but a page with text typed into it and not sent is not
+// reloaded, which would throw that text away: it says so and keeps it, to be copied.
 
 const banner = document.getElementById("session-warning");
+
+/** Whether any field of the page holds something other than what the page came with. */
+function unsentInput() {
+  for (const field of document.querySelectorAll("input, textarea, select")) {
+    if (banner.contains(field) || field.disabled) continue;
+    if (field.type === "hidden" || field.type === "submit" || field.type === "button") continue;
+    if (field.type === "checkbox" || field.type === "radio") {
+      if (field.checked !== field.defaultChecked) return true;
+    } else if (field.tagName === "SELECT") {
+      if ([...field.options].some((option) => option.selected !== option.defaultSelected)) return true;
+    } else if (field.value !== field.defaultValue) {
+      return true;
+    }
+  }
+  return false;
+}
 
 if (banner) {
   const idleMs = Number(banner.dataset.idleMinutes) * 60_000;
   const warnMs = Number(banner.dataset.warningMinutes) * 60_000;
   const form = banner.querySelector("form");
+  const heading = banner.querySelector(".govuk-notification-banner__heading");
   const token = form?.querySelector("input[name=csrfmiddlewaretoken]")?.value ?? "";
   let lastActivity = Date.now(); // the page load was a request
   let lastTold = Date.now();
   let warned = false;
+  let ended = false;
+  let telling = false;
 
   const keepAlive = async () => {
+    if (telling) return false;
+    telling = true;
     lastTold = Date.now();
     try {
       const response = await fetch(form.action, {
-        method: "POST", credentials: "same-origin",
+        method: "POST", credentials: "same-origin", redirect: "manual",
         headers: { "X-CSRFToken": token, Accept: "application/json" },
       });
-      if (response.ok) {
+      // Only "No Content" is the session kept: a session already ended is answered
+      // with a redirect to the sign-in page.
+      if (response.status === 204) {
         lastActivity = lastTold;
+        if (warned && !ended) {
+          warned = false;
+          banner.hidden = true;
+        }
         return true;
       }
     } catch {
       // offline: the warning stays; the server decides at the next request
+    } finally {
+      telling = false;
     }
     return false;
   };
 
   const activity = () => {
-    if (warned || !idleMs) return;
-    if (Date.now() - lastTold > 60_000) keepAlive();
+    if (!idleMs || ended) return;
+    if (warned || Date.now() - lastTold > 60_000) keepAlive();
   };
   for (const name of ["keydown", "input", "click"]) {
     document.addEventListener(name, activity, { passive: true, capture: true });
   }
 
-  form?.addEventListener("submit", async (event) => {
+  form?.addEventListener("submit", (event) => {
     event.preventDefault();
-    if (await keepAlive()) {
-      warned = false;
-      banner.hidden = true;
-    }
+    keepAlive();
   });
 
+  const timeUp = () => {
+    if (!unsentInput()) {
+      window.location.reload();
+      return;
+    }
+    ended = true;
+    heading.textContent = "You may have been signed out, as there has been no activity. " +
+      "What you typed is still on this page and may not have been saved: copy anything you " +
+      "need, then reload the page to sign in again.";
+    form.hidden = true;
+    banner.hidden = false;
+  };
+
   if (idleMs > 0) {
-    setInterval(() => {
+    const timer = setInterval(() => {
       const idle = Date.now() - lastActivity;
       if (idle >= idleMs) {
-        window.location.reload();
+        clearInterval(timer);
+        timeUp();
       } else if (idle >= idleMs - warnMs && !warned) {
         warned = true;
         banner.hidden = false;

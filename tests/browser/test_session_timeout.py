@@ -1,0 +1,63 @@
+"""The idle sign-out warning in a real browser. The page's clock is moved on (the
+server's is not, so the session itself stays): typing after the warning counts as
+activity, and when the time is up a page holding text typed and not sent is not
+reloaded (which would throw the text away) but says so and keeps it."""
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from tests.browser.pages import sign_in
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+TYPED = "Plan: Kayleigh to attend the recovery group on Tuesdays (TYPED-3310)."
+
+
+def _plan_page(open_page, world):
+    """The family plan's edit page, signed in as the social worker, on a page clock."""
+    tab = open_page()
+    sign_in(tab, world.social_worker.get_username(), PASSWORD)
+    page = tab.page
+    page.clock.install()
+    page.goto(reverse("casenotes:plan_edit", args=[world.case.pk]))
+    page.evaluate("window.__sameDocument = true")
+    return tab, page
+
+
+def test_typing_after_the_warning_keeps_the_session_and_takes_the_warning_away(
+        live_site, open_page, world):
+    tab, page = _plan_page(open_page, world)
+    warning = page.locator("#session-warning")
+    page.clock.fast_forward("29:00")
+    expect(warning).to_be_visible()
+    page.locator("textarea").first.press_sequentially(TYPED[:20], delay=10)
+    expect(warning).to_be_hidden()
+    page.clock.fast_forward("29:00")  # 29 minutes from the typing: warned, not ended
+    expect(warning).to_be_visible()
+    assert page.evaluate("window.__sameDocument === true")
+    assert tab.problems == [], tab.problems
+
+
+def test_when_time_is_up_typed_text_is_kept_on_the_page_not_reloaded_away(
+        live_site, open_page, world):
+    tab, page = _plan_page(open_page, world)
+    textarea = page.locator("textarea").first
+    textarea.fill(TYPED)
+    page.clock.fast_forward("31:00")
+    warning = page.locator("#session-warning")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("What you typed is still on this page")
+    expect(warning.get_by_role("button", name="Stay signed in")).to_be_hidden()
+    expect(textarea).to_have_value(TYPED)
+    assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
+    assert tab.problems == [], tab.problems
+
+
+def test_when_time_is_up_a_page_with_nothing_typed_reloads(live_site, open_page, world):
+    tab, page = _plan_page(open_page, world)
+    with page.expect_navigation():
+        page.clock.fast_forward("31:00")
+    assert page.evaluate("window.__sameDocument === undefined")
+    assert tab.problems == [], tab.problems
