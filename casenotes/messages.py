@@ -16,6 +16,10 @@ MAX_FRAME_BYTES = 256 * 1024
 Id = Annotated[int, Field(gt=0, lt=2**63)]
 
 
+#: The shape of a page's key for the new draft it autosaves (a UUID as browsers make it).
+CLIENT_REF = r"^[A-Za-z0-9-]{8,64}$"
+
+
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -53,7 +57,7 @@ class DraftSave(_Message):
     #: author's agency). Left out, a draft's current choice is kept.
     restricted_person: Id | None = None
     #: A key for a new draft, so a save sent again after a lost reply is recognised.
-    client_ref: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{8,64}$")] | None = None
+    client_ref: Annotated[str, Field(pattern=CLIENT_REF)] | None = None
 
     def occurred(self) -> datetime.datetime | None:
         """The moment, or None if it is not a real one (the action then asks for a date).

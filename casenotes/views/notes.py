@@ -3,6 +3,7 @@ call selectors to read and actions to write, and render."""
 
 import datetime
 import logging
+import re
 
 from django.conf import settings
 from django.contrib import messages
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.models import AuditAction, AuditEvent
 from casenotes import actions, events, selectors
 from casenotes.forms import AddendumForm, DraftEditForm, NoteFilterForm, NoteForm, PersonFilterForm
+from casenotes.messages import CLIENT_REF
 from casenotes.models import CaseNote
 from casenotes.permissions import Action, policy
 from discussions import selectors as discussion_selectors
@@ -190,6 +192,16 @@ def note_create(request, case_id):
     if request.method == "GET" and not access.case.is_open:
         messages.info(request, "This case is closed. Notes cannot be added to a closed case.")
         return redirect("casenotes:case_detail", case_id=access.case.pk)
+    client_ref = request.POST.get("client_ref", "")
+    client_ref = client_ref if re.fullmatch(CLIENT_REF, client_ref) else ""
+    if client_ref and (autosaved := CaseNote.objects.filter(
+            case=access.case, author=request.user, client_ref=client_ref).first()):
+        # This page's autosave created the note before the form was sent (its reply
+        # had not come): the form edits that draft, as the version that save made,
+        # never adds a second note beside it.
+        request.POST = request.POST.copy()
+        request.POST["version"] = "1"
+        return note_edit(request, case_id=access.case.pk, note_id=autosaved.pk)
     form_data = selectors.note_form(access)
     readers = form_data.readers
     status = None
@@ -204,7 +216,7 @@ def note_create(request, case_id):
                     sensitivity=data["sensitivity"], is_significant=data["is_significant"],
                     people=data["people"], readers=data["readers"],
                     restricted_person=data["restricted_person"],
-                    finalise=request.POST.get("intent") == "finalise",
+                    finalise=request.POST.get("intent") == "finalise", client_ref=client_ref,
                 )
             except ValidationError as error:
                 _add_action_errors(form, error)

@@ -495,6 +495,36 @@ def test_a_new_draft_whose_saves_lost_their_replies_is_adopted_not_created_again
     assert notes.count() == 1 and notes.get().is_final
 
 
+def test_a_note_finalised_while_its_first_autosave_is_unanswered_is_one_note(
+        live_site, open_page):
+    """The first save of a new note reaches the server, but its reply does not come:
+    "Finalise note" waits a few seconds, then the form goes to the add page with the
+    page's key, and finalises the draft that save made instead of adding a second note."""
+    tab = open_page()
+    sign_in(tab, SOCIAL_WORKER)
+    page = tab.page
+
+    def route(ws):
+        server = ws.connect_to_server()
+        server.on_message(lambda message: None if isinstance(message, str)
+                          and '"draft.saved"' in message else ws.send(message))
+
+    page.route_web_socket(re.compile(r"/ws/cases/\d+/$"), route)
+    _start_note(page, now_to_the_minute() - datetime.timedelta(minutes=5))
+    page.get_by_label("Note", exact=True).press_sequentially("Held submit: Leo at nursery.",
+                                                             delay=10)
+    notes = CaseNote.objects.filter(body__startswith="Held submit:")
+    for _ in range(100):
+        if notes.exists():
+            break
+        page.wait_for_timeout(100)
+    assert notes.count() == 1 and not notes.get().is_final  # saved; the page was not told
+    page.get_by_role("button", name="Finalise note").click()
+    page.get_by_text("Note finalised.").wait_for(timeout=15_000)
+    assert notes.count() == 1 and notes.get().is_final
+    assert tab.problems == [], tab.problems
+
+
 def test_a_page_far_behind_is_offered_a_reload_and_ended_access_closes_the_room(live_site, open_page):
     probation = open_page()
     sockets = []

@@ -1129,6 +1129,25 @@ async def test_an_autosave_whose_text_is_already_saved_is_answered_saved_not_cha
     assert (other["type"], other["note"], other["version"]) == ("draft.conflict", first["note"], 2)
 
 
+async def test_a_late_autosave_of_a_note_its_form_already_added_adds_nothing(world, rooms):
+    """The page's form was sent (and added the note, with the page's key) before the
+    page's first autosave arrived: that save finds the note, is refused as final, and
+    adds no draft beside it."""
+    author = world.social_worker
+    ref = "0d9c8b7a-6f5e-4d3c-2b1a-9f8e7d6c5b4a"
+    note = await db(do_create_note)(
+        acting_user=author, case=world.case, note_type="home_visit", body="From the form.",
+        occurred_at=timezone.now() - datetime.timedelta(hours=1), finalise=True, client_ref=ref)
+    tab = await rooms.open(world.case.pk, author)
+    before = await writes()
+    answer = await reply_to(tab, draft_save(body="From the form.", client_ref=ref))
+    assert answer["type"] == "draft.invalid"
+    assert "finalised" in answer["message"]
+    assert await writes() == before
+    assert await db(lambda: list(CaseNote.objects.filter(author=author, client_ref=ref)
+                                 .values_list("pk", flat=True)))() == [note.pk]
+
+
 async def test_a_client_ref_of_the_wrong_shape_is_refused(world, rooms):
     tab = await rooms.open(world.case.pk, world.social_worker)
     before = await writes()

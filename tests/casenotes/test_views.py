@@ -403,6 +403,40 @@ def test_a_stale_draft_edit_is_refused_and_both_texts_are_shown(demo):
     assert f'name="version" value="{draft.version}"' in html
 
 
+PAGE_KEY = "3c9e2a44-7b1d-4f0e-a6c2-5d8b9e1f0a37"
+
+
+def test_a_form_sent_before_its_autosave_was_answered_edits_that_draft(demo):
+    """The add-note page's autosave created the draft, but its reply had not come when
+    the form was sent (to the add page, with the page's key): the form finalises that
+    draft. There is one note, never a final note beside a stray draft."""
+    case, author = demo.case(), demo.user("social.worker")
+    draft = do_create_note(acting_user=author, case=case, note_type="home_visit",
+                           occurred_at=timezone.now() - datetime.timedelta(hours=1),
+                           body="First words", client_ref=PAGE_KEY)
+    response = demo.client("social.worker").post(
+        reverse("casenotes:note_create", args=[case.pk]),
+        _note_post(body="First words, and the rest.", intent="finalise", client_ref=PAGE_KEY))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("casenotes:note_detail", args=[case.pk, draft.pk])
+    mine = CaseNote.objects.filter(author=author, body__startswith="First words")
+    assert [(n.pk, n.state, n.body) for n in mine] == [
+        (draft.pk, CaseNote.State.FINAL, "First words, and the rest.")]
+
+
+def test_a_note_added_from_the_form_keeps_its_pages_key_and_ignores_a_misshapen_one(demo):
+    """So an autosave of that page arriving late finds the note instead of adding a
+    draft (tests/casenotes/test_consumers.py); a key of another shape is not kept."""
+    case = demo.case()
+    client = demo.client("social.worker")
+    client.post(reverse("casenotes:note_create", args=[case.pk]),
+                _note_post(body="Kept key", intent="finalise", client_ref=PAGE_KEY))
+    client.post(reverse("casenotes:note_create", args=[case.pk]),
+                _note_post(body="Odd key", intent="finalise", client_ref="x'; --"))
+    assert CaseNote.objects.get(body="Kept key").client_ref == PAGE_KEY
+    assert CaseNote.objects.get(body="Odd key").client_ref == ""
+
+
 def test_a_stale_draft_edit_keeps_every_person_and_reader_ticked(demo):
     """The refused form comes back as it was sent: every ticked person and named
     reader, not only the last of each (the next save would drop the others)."""

@@ -77,6 +77,16 @@ class NoteAutosave {
     this.lastWritingSent = 0;
     this.ended = false; // access has ended: nothing more is sent
     this.clientRef = crypto.randomUUID();
+    if (!this.note) {
+      // Sent with the form too: if this page's first save created the draft but its
+      // reply has not come when the form is sent, the form edits that draft instead of
+      // adding a second note beside it.
+      const ref = document.createElement("input");
+      ref.type = "hidden";
+      ref.name = "client_ref";
+      ref.value = this.clientRef;
+      form.append(ref);
+    }
 
     const banner = document.getElementById("live-status");
     this.room = new CaseRoom({
