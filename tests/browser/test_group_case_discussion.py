@@ -17,10 +17,16 @@ take part.
 - The manager records the decisions, moves the meeting on (everyone's page follows)
   and signs off: the record is filed into the case as a note that arrives live on the
   case page, and everyone else's record becomes read-only.
+
+Then what a failing network does to one participant's typing (the page's socket passes
+through the test, which can hold a save, lose a message with the connection, or leave
+the page without a connection): nothing typed is lost, and the page says why.
 """
 
 import io
+import json
 import re
+import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -29,7 +35,7 @@ from playwright.sync_api import expect
 
 from casenotes.actions import do_create_case
 from casenotes.models import Case, CaseNote
-from discussions.actions import do_add_agenda_case
+from discussions.actions import do_add_agenda_case, do_save_section, do_start_discussion
 from discussions.models import AgendaItem, Discussion, KeptText, Section
 from tests.browser.pages import sign_in
 
@@ -361,4 +367,235 @@ def test_three_people_run_a_group_case_discussion_and_file_its_record(demo_data,
 
     # --- 5. nothing went wrong on any page -----------------------------------------------
     for tab in (manager, worker, probation, case_tab):
+        assert tab.problems == []
+
+
+# --- a failing network -------------------------------------------------------------------
+
+class Link:
+    """A page's discussion socket, passed through the test (route it before the page
+    opens): the page's saves can be held and let go, the page's next save or a server
+    message can be lost with the connection, and while `down` new connections get no
+    answer, so the page is never synced (its pages and forms still load)."""
+
+    def __init__(self, page):
+        self.page = page
+        self.hold = False  # the page's saves wait in `held` ...
+        self.held: list[tuple[object, str]] = []
+        self.drop_next_save = False  # the page's next save is lost with the connection
+        self.lose = None  # a test of a server message: the first that passes is lost so
+        self.down = False
+        page.route_web_socket(re.compile(r"/ws/discussions/\d+/$"), self._route)
+
+    def _route(self, ws) -> None:
+        if self.down:
+            return  # nothing behind it: the page waits, never synced
+        server = ws.connect_to_server()
+
+        def from_page(frame) -> None:
+            if json.loads(frame).get("type") == "section.save":
+                if self.drop_next_save:
+                    self.drop_next_save = False
+                    ws.close()
+                    server.close()
+                    return
+                if self.hold:
+                    self.held.append((server, frame))
+                    return
+            server.send(frame)
+
+        def from_server(frame) -> None:
+            if self.lose is not None and self.lose(json.loads(frame)):
+                self.lose = None
+                ws.close()
+                server.close()
+                return
+            ws.send(frame)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    def release(self) -> None:
+        held, self.held, self.hold = self.held, [], False
+        for server, frame in held:
+            server.send(frame)
+
+    def cut(self) -> None:
+        """The connection drops and cannot come back until `mend`."""
+        self.down = True
+        self.page.evaluate("window.discussionRoom.socket?.close()")
+        expect(self.page.locator("#live-status")).not_to_have_attribute("data-state", "live")
+
+    def mend(self) -> None:
+        self.down = False
+        self.page.evaluate("window.discussionRoom.socket?.close()")  # try again now
+        expect(self.page.locator("#live-status")).to_have_attribute("data-state", "live",
+                                                                    timeout=SETTLE_MS)
+
+
+def wait_until(page, condition, what: str) -> None:
+    """Wait for `condition` (about the link), letting the page's socket run meanwhile."""
+    deadline = time.monotonic() + LIVE_WAIT_MS / 1000
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting: {what}"
+        page.wait_for_timeout(50)
+
+
+def user(username: str):
+    return get_user_model().objects.get(username=username)
+
+
+def in_the_room(open_page, username: str = SOCIAL_WORKER, *, beside=None):
+    """A running discussion's room, open and live, its socket through a Link."""
+    if discussion().status == Discussion.Status.SCHEDULED:
+        do_start_discussion(acting_user=user(MANAGER), discussion=discussion())
+    tab = open_page(beside=beside)
+    if beside is None:
+        sign_in(tab, username)
+    link = Link(tab.page)
+    tab.page.goto(f"/discussions/{discussion().pk}/")
+    expect_live(tab.page)
+    mark_document(tab.page)
+    return tab, link
+
+
+def test_typing_on_after_a_clash_stays_until_it_is_kept_though_the_connection_drops(
+        demo_data, open_page):
+    tab, link = in_the_room(open_page)
+    page = tab.page
+    needs = section(FIRST_CASE, NEEDS)
+    area = textarea(page, FIRST_CASE, NEEDS)
+
+    # Sam's first words are on their way when Priya saves the same place ...
+    link.hold = True
+    area.press_sequentially("Sam arranges a school meeting", delay=15)
+    wait_until(page, lambda: link.held, "the page's save")
+    theirs = "Priya reviews licence conditions with Dean"
+    do_save_section(acting_user=user(PROBATION_OFFICER), section=needs, text=theirs,
+                    version=1, base_text="")
+    # ... Sam types on; the clash comes back (Sam's first words kept beside the section),
+    # and the connection drops as the page sends the rest.
+    area.press_sequentially(" about attendance", delay=15)
+    typed = "Sam arranges a school meeting about attendance"
+    link.drop_next_save = True
+    link.release()
+
+    # Back online, everything Sam typed is kept beside the section, on the page and in
+    # the database; only then does the textarea show the section as Priya left it.
+    kept = section_block(page, FIRST_CASE, NEEDS).locator(".app-kept__text")
+    expect(kept.filter(has_text=re.compile(f"^{typed}$"))).to_have_count(1, timeout=SETTLE_MS)
+    assert not link.drop_next_save, "the page never sent what was typed on"
+    assert KeptText.objects.filter(section=needs, text=typed, author__username=SOCIAL_WORKER).exists()
+    expect(area).to_have_value(theirs)
+    needs.refresh_from_db()
+    assert needs.text == theirs
+    expect_live(page)
+    assert_not_reloaded(page)
+    assert tab.problems == []
+
+
+def test_a_save_made_though_its_answer_was_lost_is_not_taken_for_a_colleagues(
+        demo_data, open_page):
+    tab, link = in_the_room(open_page)
+    page = tab.page
+    needs = section(FIRST_CASE, NEEDS)
+    area = textarea(page, FIRST_CASE, NEEDS)
+    status = section_block(page, FIRST_CASE, NEEDS).locator("[data-section-status]")
+
+    # The save reaches the database; its answer is lost with the connection, which
+    # stays down while Sam types on.
+    link.down = True
+    link.lose = lambda message: message.get("type") in ("section.saved", "section")
+    area.press_sequentially("Sam arranges a school meeting", delay=15)
+    expect(page.locator("#live-status")).not_to_have_attribute("data-state", "live", timeout=SETTLE_MS)
+    needs.refresh_from_db()
+    assert needs.text == "Sam arranges a school meeting"
+    area.press_sequentially(" about attendance", delay=15)
+
+    # Back online: the section's text is Sam's own, so the rest is simply saved.
+    link.mend()
+    expect(status).to_contain_text("Saved at", timeout=SETTLE_MS)
+    typed = "Sam arranges a school meeting about attendance"
+    needs.refresh_from_db()
+    assert needs.text == typed
+    assert not KeptText.objects.filter(section=needs).exists()
+    expect(section_block(page, FIRST_CASE, NEEDS).locator(".app-kept")).to_have_count(0)
+    expect(status).not_to_contain_text("changed")
+    expect(area).to_have_value(typed)
+    assert_not_reloaded(page)
+    assert tab.problems == []
+
+
+def test_leaving_the_page_never_loses_unsaved_text(demo_data, open_page):
+    first, link = in_the_room(open_page)
+    page = first.page
+    # The same person, in a second tab, agrees an action: it arrives on the first page
+    # with its Remove button, which was not there when the page started.
+    second, _ = in_the_room(open_page, beside=first)
+    block = second.page.locator(f"#item-{agenda_item(FIRST_CASE).pk}")
+    block.get_by_label("What needs to be done").fill("Book the school meeting")
+    block.get_by_label("Owner").select_option(index=1)
+    block.get_by_label("Due by").fill("31/12/2099")
+    with second.page.expect_navigation():
+        block.get_by_role("button", name="Add action").click()
+    remove = page.get_by_role("button", name=re.compile(r"^Remove\s*action: Book the school meeting$"))
+    expect(remove).to_be_visible(timeout=LIVE_WAIT_MS)
+
+    # The connection drops and Sam types into two sections: nothing can be saved yet.
+    link.cut()
+    worry, strength = "Kerry sounded anxious", "Mia is settled at school"
+    textarea(page, FIRST_CASE, WORRIES).fill(worry)
+    textarea(page, FIRST_CASE, WORKING_WELL).fill(strength)
+    notice = page.locator("#unsaved-notice")
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
+
+    # A form that would load another page is not sent, and the page says why: the new
+    # Remove button, and a section's own Save (it would carry only its own text).
+    for button in (remove, section_block(page, FIRST_CASE, WORKING_WELL).get_by_role("button", name="Save")):
+        page.evaluate("document.getElementById('unsaved-notice').hidden = true")  # each shows it
+        button.click()
+        expect(notice).to_be_visible()
+        expect(notice).to_contain_text("Not sent: some of your text is not saved yet")
+        expect(notice).to_be_focused()
+        assert_not_reloaded(page)
+    assert dialogs == []
+    assert discussion().items.get(pk=agenda_item(FIRST_CASE).pk).actions.count() == 1
+
+    # Following a link, the browser asks first; staying keeps the text.
+    page.get_by_role("link", name="Open the case record").first.click()
+    wait_until(page, lambda: dialogs, "the question before leaving")
+    assert dialogs == ["beforeunload"]
+    assert_not_reloaded(page)
+    expect(textarea(page, FIRST_CASE, WORRIES)).to_have_value(worry)
+
+    # Back online, both are saved, the notice goes, and leaving asks nothing.
+    link.mend()
+    expect_saved(page, FIRST_CASE, WORRIES)
+    expect_saved(page, FIRST_CASE, WORKING_WELL)
+    expect(notice).to_be_hidden()
+    assert (section(FIRST_CASE, WORRIES).text, section(FIRST_CASE, WORKING_WELL).text) == (worry, strength)
+    with page.expect_navigation():
+        remove.click()
+    assert dialogs == ["beforeunload"]
+    assert not discussion().items.get(pk=agenda_item(FIRST_CASE).pk).actions.exists()
+    assert first.problems == [] and second.problems == []
+
+
+def test_a_colleague_typing_for_long_stays_shown_as_editing(demo_data, open_page):
+    worker, _ = in_the_room(open_page, SOCIAL_WORKER)
+    probation, _ = in_the_room(open_page, PROBATION_OFFICER)
+    area = textarea(worker.page, FIRST_CASE, WORRIES)
+    line = section_block(probation.page, FIRST_CASE, WORRIES).locator("[data-editing]")
+
+    # Sam types a word about every half second for longer than a silent line lasts (8 s).
+    area.focus()
+    started = time.monotonic()
+    while time.monotonic() - started < 11:
+        area.press_sequentially("word ", delay=20)
+        worker.page.wait_for_timeout(400)
+        expect(line).to_have_text("Sam Patel is editing…", timeout=1_000)
+    # Sam stops: the line goes.
+    expect(line).to_have_text("", timeout=SETTLE_MS)
+    for tab in (worker, probation):
         assert tab.problems == []

@@ -15,6 +15,9 @@ import { CaseRoom, ConnectionBanner, PresenceList, showNotice } from "./case_roo
 const SAVE_AFTER_MS = 700;
 const EDITING_IDLE_MS = 4_000;
 const EDITING_EXPIRES_MS = 8_000;
+// Other pages drop "… is editing" EDITING_EXPIRES_MS after hearing it: while typing, say
+// it again this often (well within the connection's limit of messages per second).
+const EDITING_EVERY_MS = 3_000;
 
 class DiscussionRoom extends CaseRoom {
   constructor({ discussionId, ...options }) {
@@ -61,10 +64,12 @@ class SectionEditor {
     this.version = Number(element.dataset.version) || 1;
     this.base = this.textarea.value; // the saved text the textarea's edits start from
     this.sent = null; // text of the save in flight
+    this.unanswered = null; // text of a save whose answer was lost with the connection
     this.waiting = null; // a newer version that arrived while a save was in flight
     this.timer = null;
     this.editingTimer = null;
     this.announced = false;
+    this.announcedAt = 0;
     this.editors = new Map();
     this.locked = !editable;
     if (!editable) return;
@@ -72,12 +77,6 @@ class SectionEditor {
     this.textarea.addEventListener("blur", () => {
       this.saveSoon(0);
       this.announce(false);
-    });
-    element.querySelector("form")?.addEventListener("submit", (event) => {
-      if (this.room.synced) {
-        event.preventDefault();
-        this.saveSoon(0);
-      } // else the form posts: the page saves without the live connection
     });
   }
 
@@ -105,8 +104,13 @@ class SectionEditor {
   announce(active) {
     clearTimeout(this.editingTimer);
     if (active) this.editingTimer = setTimeout(() => this.announce(false), EDITING_IDLE_MS);
-    if (active === this.announced) return;
-    if (this.room.send({ type: "editing", section: this.id, active })) this.announced = active;
+    const now = Date.now();
+    const again = active && now - this.announcedAt >= EDITING_EVERY_MS;
+    if (active === this.announced && !again) return;
+    if (this.room.send({ type: "editing", section: this.id, active })) {
+      this.announced = active;
+      this.announcedAt = now;
+    }
   }
 
   saveSoon(delay) {
@@ -138,17 +142,14 @@ class SectionEditor {
       // Nothing typed meanwhile: show the section as saved (merged with others' words).
       if (message.text !== sent) this.replaceText(message.text);
       this.base = message.text;
-    } else if (message.outcome === "kept") {
-      // Typed on while a clashing save was kept: show the section as it stands, and
-      // keep everything typed here beside it too (the kept text has only what was sent).
-      const typed = this.textarea.value;
-      this.replaceText(message.text);
-      this.base = message.text;
-      this.room.send({ type: "section.save", section: this.id, version: this.version, base: "", text: typed });
-    } else {
+    } else if (message.outcome !== "kept") {
       // Typed on while saving: the next save starts from what was sent.
       this.base = sent;
     }
+    // Typed on while a clashing save was kept (the kept text has only what was sent):
+    // everything typed stays here, still based where it was, and is saved like any
+    // typing (merged, or kept whole if it clashes too). Only once that save is answered
+    // does the textarea show the section; if it fails, the text is still here.
     if (message.outcome === "kept") {
       this.say("Someone else changed the same words. Your text is kept below the section: add it or dismiss it.");
     } else if (message.outcome === "merged") {
@@ -177,6 +178,14 @@ class SectionEditor {
       return;
     }
     this.setVersion(version);
+    if (text === this.unanswered) {
+      // This page's own save, whose answer was lost with the connection: it is the
+      // saved text the typing here goes on from, not a colleague's change.
+      this.unanswered = null;
+      this.base = text;
+      if (!this.dirty) this.say("Saved");
+      return;
+    }
     if (!this.dirty) {
       this.replaceText(text);
       this.base = text;
@@ -259,13 +268,20 @@ function initDiscussion(root) {
       },
       disconnected() {
         for (const editor of byId.values()) {
-          editor.sent = null; // unanswered: sent again after reconnecting if still unsaved
+          // Unanswered: sent again after reconnecting if still unsaved. It may have been
+          // saved all the same; the record that comes with the reconnection says so.
+          if (editor.sent !== null) editor.unanswered = editor.sent;
+          editor.sent = null;
           editor.waiting = null; // the record as it stands comes with the reconnection
           for (const user of [...editor.editors.keys()]) editor.editing({ user, active: false });
         }
       },
       synced() {
-        for (const editor of byId.values()) if (editor.dirty) editor.saveSoon(0);
+        document.getElementById("unsaved-notice")?.setAttribute("hidden", "");
+        for (const editor of byId.values()) {
+          editor.unanswered = null; // the record as it stands has been applied
+          if (editor.dirty) editor.saveSoon(0);
+        }
       },
       refused() {
         for (const editor of byId.values()) editor.lock("The connection to this discussion has ended.");
@@ -396,28 +412,60 @@ function initDiscussion(root) {
     showNotice("live-reload", `${reason} Reload the page to see it.`);
   }
 
-  // The page's other forms (move on, sign off, add an action, ...) load a new page:
-  // first save what is typed and not yet saved, so nothing is lost on the way.
-  for (const form of root.querySelectorAll("form:not(.app-section__form)")) {
-    form.addEventListener("submit", (event) => {
-      const unsaved = [...byId.values()].filter((e) => !e.locked && (e.dirty || e.sent !== null));
-      if (!unsaved.length || form.dataset.flushed || !room.synced) return;
-      event.preventDefault();
-      const submitter = event.submitter;
-      for (const editor of unsaved) editor.save();
-      const started = Date.now();
-      const resubmit = () => {
-        const waiting = unsaved.some((e) => e.sent !== null);
-        if (waiting && Date.now() - started < 5_000) {
-          setTimeout(resubmit, 100);
-          return;
-        }
-        form.dataset.flushed = "1";
-        form.requestSubmit(submitter && submitter.form === form ? submitter : undefined);
-      };
-      resubmit();
-    });
-  }
+  /** Sections with text not in the record yet: typed, or sent and not yet answered. */
+  const unsaved = () => [...byId.values()].filter((e) => e.dirty || e.sent !== null);
+  let posting = null; // the section whose own form posts its text
+
+  // Every form here loads a new page: a section's Save, move on, sign off, and the forms
+  // that live notices add later (kept texts, actions), so listen on the whole page.
+  // First save what is typed and not yet saved, so nothing is lost on the way.
+  root.addEventListener("submit", (event) => {
+    const form = event.target;
+    const own = form.matches(".app-section__form")
+      ? byId.get(Number(form.closest("[data-section-id]")?.dataset.sectionId)) : undefined;
+    if (own && room.synced) {
+      event.preventDefault(); // saved live, without leaving the page
+      own.saveSoon(0);
+      return;
+    }
+    // A section's Save posted without the connection carries its own text, no other's.
+    const others = unsaved().filter((e) => e !== own && !e.locked);
+    if (!others.length || form.dataset.flushed) {
+      posting = own ?? null;
+      return;
+    }
+    event.preventDefault();
+    if (!room.synced) {
+      // Nothing can be saved until the connection is back: say so, and stay.
+      showNotice("unsaved-notice", "Not sent: some of your text is not saved yet and the "
+        + "connection to the discussion is lost. Your text stays here. Try again when the "
+        + "page says it is live.");
+      document.getElementById("unsaved-notice")?.focus();
+      return;
+    }
+    const submitter = event.submitter;
+    for (const editor of others) editor.save();
+    const started = Date.now();
+    const resubmit = () => {
+      const waiting = others.some((e) => e.sent !== null);
+      if (waiting && Date.now() - started < 5_000) {
+        setTimeout(resubmit, 100);
+        return;
+      }
+      form.dataset.flushed = "1";
+      form.requestSubmit(submitter && submitter.form === form ? submitter : undefined);
+      delete form.dataset.flushed;
+    };
+    resubmit();
+  });
+
+  // Leaving any other way (a link, a reload, closing the tab) with text not yet saved,
+  // or only on this page because the record was locked: the browser asks first.
+  window.addEventListener("beforeunload", (event) => {
+    if (!unsaved().some((e) => e !== posting)) return;
+    event.preventDefault();
+    event.returnValue = ""; // browsers that ignore preventDefault here
+  });
 
   window.discussionRoom = room;
   room.start();
