@@ -180,7 +180,9 @@ class CaseRoomConsumer(LiveSocket):
         self.present = False
         self.joined_groups: list[str] = []
         self.delivered: deque[int] = deque(maxlen=512)
+        self.note_seq: dict[int, int] = {}  # each note's newest event sent here
         self.checked_to = 0  # the event number the periodic catch-up looks after
+        self.told_checked_to = 0  # the last of those the page was told (its resume point)
         self.rate = RateLimit(settings.LIVE_RATE_BURST, settings.LIVE_RATE_PER_SECOND)
         self.recheck_task = None
         self.next_check_at = None  # the event loop's time of the next periodic check
@@ -371,8 +373,10 @@ class CaseRoomConsumer(LiveSocket):
         replay = await database_sync_to_async(events.replay)(self.access, message.after)
         await self._send_replay(replay)
         self.resumed = True
-        await self.send_json({"type": "synced",
-                              "seq": max([message.after, replay.checked_to, *self.delivered])})
+        # The page resumes from here next time: every event up to it that this viewer
+        # may see has been sent (or is sent again then), whatever came live since.
+        self.told_checked_to = self.checked_to
+        await self.send_json({"type": "synced", "seq": self.checked_to})
 
     async def _catch_up(self):
         """With every periodic re-check: send what this connection should have had and
@@ -384,6 +388,11 @@ class CaseRoomConsumer(LiveSocket):
         replay = await database_sync_to_async(events.replay)(
             self.access, self.checked_to, sent=tuple(self.delivered))
         await self._send_replay(replay)
+        if self.checked_to != self.told_checked_to:
+            # Where the page resumes if this connection drops: never past a notice that
+            # did not arrive (a live notice only moves the page on display, not this).
+            self.told_checked_to = self.checked_to
+            await self.send_json({"type": "checkpoint", "seq": self.checked_to})
 
     async def _send_replay(self, replay: events.Replay):
         """Send a replay (or the reload instruction it holds instead); the next catch-up
@@ -557,7 +566,8 @@ async def deliver(pairs: list[tuple[CaseRoomConsumer, dict]]) -> list[tuple[Case
     one batch with the process's other deliveries; one that could not be audited is not
     sent. Returns the pairs not sent for that reason (the catch-up tries them again).
     An event's frame is encoded once, however many connections it goes to."""
-    fresh = [(c, e) for c, e in pairs if c.access is not None and e["seq"] not in c.delivered]
+    fresh = [(c, e) for c, e in pairs if c.access is not None and e["seq"] not in c.delivered
+             and not _older(c, e)]
     entries = [c._delivery_entry(e) for c, e in fresh]
     written = iter(await deliveries.for_this_loop().record([x for x in entries if x is not None]))
     failed, frames = [], {}
@@ -565,15 +575,25 @@ async def deliver(pairs: list[tuple[CaseRoomConsumer, dict]]) -> list[tuple[Case
         if entry is not None and not next(written):
             failed.append((connection, event))
             continue
-        if connection.access is None or event["seq"] in connection.delivered:
+        if connection.access is None or event["seq"] in connection.delivered or _older(
+                connection, event):
             continue
         connection.delivered.append(event["seq"])
+        if "note" in event:
+            connection.note_seq[event["note"]] = event["seq"]
         frame = frames.get(id(event))
         if frame is None:
             frame = frames[id(event)] = json.dumps({"type": "event", **{
                 k: v for k, v in event.items() if k not in {"type", "facts", "group"}}})
         await _each(connection.send_text(frame))
     return failed
+
+
+def _older(connection: CaseRoomConsumer, event: dict) -> bool:
+    """An event about a note older than one of it already sent on this connection: a
+    catch-up read from the database just before a newer notice came live. Sending it
+    would put the note's older state back on the page."""
+    return "note" in event and connection.note_seq.get(event["note"], -1) > event["seq"]
 
 
 async def _each(sending) -> None:

@@ -23,7 +23,7 @@ from django.core.management import call_command
 from django.utils import dateformat, timezone
 from playwright.sync_api import expect
 
-from casenotes.actions import do_add_person, do_set_specialist_agency
+from casenotes.actions import do_add_person, do_create_note, do_set_specialist_agency
 from casenotes.models import Case, CaseNote, Person
 from tests.browser.conftest import server_env
 from tests.browser.pages import sign_in
@@ -523,6 +523,44 @@ def test_a_note_finalised_while_its_first_autosave_is_unanswered_is_one_note(
     page.get_by_text("Note finalised.").wait_for(timeout=15_000)
     assert notes.count() == 1 and notes.get().is_final
     assert tab.problems == [], tab.problems
+
+
+@pytest.mark.server_env(LIVE_RECHECK_SECONDS="600")  # no catch-up on the open connection
+def test_a_notice_that_never_came_is_caught_up_though_a_later_one_did(live_site, open_page):
+    """A note's live notice never reaches B's page (here: saved outside the server, so
+    no notice is sent; in life a channel layer that dropped it), and a later note's does.
+    B's connection then drops. The page resumes from the server's last checkpoint, not
+    from the newest notice it saw, so the missed note arrives; the later one is not
+    shown twice."""
+    probation = open_page()
+    sign_in(probation, PROBATION_OFFICER)
+    open_case(probation)
+    bpage = probation.page
+    writer = open_page()
+    sign_in(writer, SOCIAL_WORKER)
+
+    author = get_user_model().objects.get(username=SOCIAL_WORKER)
+    missed = do_create_note(acting_user=author, case=Case.objects.get(reference=CASE_REFERENCE),
+                            note_type=CaseNote.NoteType.PHONE_CALL, finalise=True,
+                            occurred_at=timezone.now() - datetime.timedelta(minutes=3),
+                            body="Live test: a notice that never came (NEVER-CAME-8).")
+    later = record_a_note(writer, body="Live test: the later note (LATER-9).")
+    expect(bpage.locator(f"#note-{later.pk}")).to_be_visible(timeout=LIVE_WAIT_MS)
+    expect(bpage.locator(f"#note-{missed.pk}")).to_have_count(0)
+
+    # Marks the later entry's element: sent again by the catch-up, it must be left as it
+    # is (not replaced, which would lose a reader's place or focus in it).
+    bpage.evaluate(f"document.getElementById('note-{later.pk}').__kept = true")
+
+    bpage.evaluate("window.caseRoom.socket.close()")
+    expect(bpage.locator(f"#note-{missed.pk}")).to_contain_text("NEVER-CAME-8",
+                                                                timeout=LIVE_WAIT_MS)
+    expect_live(bpage)
+    expect(bpage.locator(f"#note-{later.pk}")).to_have_count(1)
+    assert bpage.evaluate(f"document.getElementById('note-{later.pk}').__kept === true")
+    assert_not_reloaded(bpage)
+    for tab in (probation, writer):
+        assert tab.problems == [], tab.problems
 
 
 def test_a_page_far_behind_is_offered_a_reload_and_ended_access_closes_the_room(live_site, open_page):

@@ -55,6 +55,7 @@ class Tab:
         self.user = user
         self.presence: list[dict] | None = None
         self.presence_seen: list[list[dict]] = []  # every presence list, in order
+        self.checkpoints: list[int] = []  # where the page would resume, as the server said
         self.disconnected = False
         self.closed_by_server = False
 
@@ -83,7 +84,7 @@ class Tab:
         return output
 
     async def frame(self, timeout: float = 5) -> dict:
-        """The next frame that is not a presence update."""
+        """The next frame that is not a presence update or a checkpoint (both are kept)."""
         while True:
             output = await self.output(timeout)
             assert output["type"] == "websocket.send", f"expected a frame, got {output}"
@@ -91,6 +92,9 @@ class Tab:
             message = json.loads(output["text"])
             if message.get("type") == "presence":
                 self._take_presence(message)
+                continue
+            if message.get("type") == "checkpoint":
+                self.checkpoints.append(message["seq"])
                 continue
             return message
 
@@ -123,13 +127,16 @@ class Tab:
         return self.presence
 
     async def assert_nothing(self, timeout: float = 0.3) -> None:
-        """Nothing but presence updates arrives within `timeout`."""
+        """Nothing but presence updates (and checkpoints) arrives within `timeout`."""
         while not await self.communicator.receive_nothing(timeout=timeout, interval=0.01):
             output = await self.output(1)
             if output["type"] == "websocket.send" and "text" in output:
                 message = json.loads(output["text"])
                 if message.get("type") == "presence":
                     self._take_presence(message)
+                    continue
+                if message.get("type") == "checkpoint":
+                    self.checkpoints.append(message["seq"])
                     continue
             raise AssertionError(f"expected nothing, received {output}")
 

@@ -1,11 +1,14 @@
 """Every live delivery of note content leaves one access-log entry, written before the
 note is sent; a delivery that cannot be audited is not sent."""
 
+import json
+
 import pytest
 from channels.db import database_sync_to_async
 
 from audit.models import AuditAction, AuditEvent
 from casenotes import deliveries
+from casenotes.consumers import CaseRoomConsumer
 from casenotes.models import CaseNote
 from teams.models import Role
 from tests.casenotes.rooms import live_layer_fixture, rooms_fixture  # noqa: F401
@@ -120,3 +123,72 @@ async def test_a_delivery_that_could_not_be_audited_is_sent_by_the_next_catch_up
     assert failures and event["note"] == note.pk and event["level"] == "full"
     await tab.ping()
     await tab.assert_nothing(1.5)  # sent once: the next catch-up does not repeat it
+
+
+async def test_the_resume_point_never_passes_a_notice_that_could_not_be_sent(
+        rooms, world, settings, monkeypatch):
+    """The page resumes from where the server says ("synced", then each catch-up's
+    "checkpoint"), not from the newest notice it saw: a note whose delivery could not
+    be audited while a later one came live is not skipped if the connection drops
+    before the catch-up sends it."""
+    import asyncio
+
+    settings.LIVE_RECHECK_SECONDS = 1
+    tab = await rooms.open(world.case.pk, world.user(Role.PROBATION_OFFICER), after=None)
+    _, synced = await tab.resume(await db(lambda: world.case.events.count())())
+    real = deliveries.DeliveryAudit.record
+    failures = []
+
+    async def fail_once(self, entry):
+        if not failures:
+            failures.append(entry)
+            return False
+        return await real(self, entry)
+
+    monkeypatch.setattr(deliveries.DeliveryAudit, "record", fail_once)
+    gate, catch_up = asyncio.Event(), CaseRoomConsumer._catch_up
+
+    async def after_the_gate(self):
+        await gate.wait()
+        await catch_up(self)
+
+    monkeypatch.setattr(CaseRoomConsumer, "_catch_up", after_the_gate)
+    unsent = await db(world.standard_note)(world.social_worker)
+    later = await db(world.standard_note)(world.social_worker)
+    first = await tab.expect("event")
+    assert failures and first["note"] == later.pk  # the earlier one could not be sent
+    await tab.ping()
+    assert tab.checkpoints == []  # nothing moves the resume point past it
+    gate.set()
+    caught_up = await asyncio.wait_for(tab.expect("event", timeout=5), timeout=6)
+    assert caught_up["note"] == unsent.pk
+    await tab.ping()
+    assert tab.checkpoints == [caught_up["seq"] + 1] and synced["seq"] < caught_up["seq"]
+
+
+async def test_a_catch_up_read_before_a_newer_notice_does_not_put_the_older_state_back():
+    """A catch-up reads a note from the database just before a newer notice of it comes
+    live: sent after it, the older state would replace the newer on the page."""
+    from collections import deque
+
+    from casenotes.consumers import deliver
+
+    class Connection:
+        access, user_id = object(), 1
+
+        def __init__(self):
+            self.delivered, self.note_seq, self.frames = deque(maxlen=512), {}, []
+
+        def _delivery_entry(self, event):
+            return None  # no content to audit in this test's notices
+
+        async def send_text(self, frame):
+            self.frames.append(frame)
+
+    connection = Connection()
+    newer = {"type": "case.event", "seq": 9, "kind": "note.updated", "note": 4}
+    older = {"type": "case.event", "seq": 7, "kind": "note.created", "note": 4}
+    other = {"type": "case.event", "seq": 8, "kind": "note.created", "note": 5}
+    await deliver([(connection, newer)])
+    await deliver([(connection, older), (connection, other)])
+    assert [json.loads(f)["seq"] for f in connection.frames] == [9, 8]

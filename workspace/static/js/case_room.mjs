@@ -2,8 +2,12 @@
 //
 // The database is the record; this socket only tells the page what changed. The page
 // says which event number it was built at (#notes[data-seq]); every connection starts
-// with {"type":"resume","after":<highest number seen>} so nothing is missed across a
-// dropped connection, and the server answers with what was missed, then "synced".
+// with {"type":"resume","after":<number>} so nothing is missed across a dropped
+// connection, and the server answers with what was missed, then "synced". The number
+// is the server's, not the newest event seen: "synced" and the periodic "checkpoint"
+// say up to where everything this viewer may see has been sent. A live notice moves
+// only the page, so one that never arrived (while a later one did) is sent again on
+// the next connection instead of being skipped.
 //
 // This module is loaded on the case page (it starts itself when #notes[data-case] is
 // there) and imported by note_autosave.mjs for the note form. Plain ES module: no
@@ -17,6 +21,8 @@ const PING_EVERY_MS = 25_000;
 const PONG_WAIT_MS = 20_000;
 // Opened but not synced within this long: give up on this attempt and retry.
 const SYNC_TIMEOUT_MS = 15_000;
+// Event numbers remembered to drop a repeat (far more than one catch-up window holds).
+const SEEN_EVENTS_KEPT = 2_000;
 const BACKOFF_FIRST_MS = 1_000;
 const BACKOFF_MAX_MS = 15_000;
 const WRITING_EXPIRES_MS = 8_000;
@@ -65,7 +71,7 @@ export class CaseRoom {
     this.synced = false;
     this.attempt = 0;
     this.stopped = false;
-    this.pendingSeq = this.lastSeq;
+    this.seenEvents = new Set(); // event numbers already handed to the page
     this.lastHeard = 0;
     this.pingSentAt = null;
     this.retryTimer = null;
@@ -101,7 +107,6 @@ export class CaseRoom {
     this.retryTimer = null;
     if (this.stopped || this.state === "refused" || this.socket) return;
     this.synced = false;
-    this.pendingSeq = this.lastSeq;
     let socket;
     try {
       socket = new WebSocket(this.url);
@@ -150,15 +155,24 @@ export class CaseRoom {
     if (!message || typeof message !== "object") return;
     switch (message.type) {
       case "event":
-        this.seen(message.seq);
+        if (Number.isSafeInteger(message.seq)) {
+          // Catching up sends again what came live since the resume point: once is enough.
+          if (this.seenEvents.has(message.seq)) break;
+          this.seenEvents.add(message.seq);
+          if (this.seenEvents.size > SEEN_EVENTS_KEPT) {
+            this.seenEvents.delete(this.seenEvents.values().next().value);
+          }
+        }
         this.call("event", message);
         break;
+      case "checkpoint":
+        this.resumeFrom(message.seq);
+        break;
       case "synced":
-        this.seen(message.seq);
+        this.resumeFrom(message.seq);
         this.synced = true;
         this.attempt = 0;
         clearTimeout(this.syncTimer);
-        this.lastSeq = Math.max(this.lastSeq, this.pendingSeq);
         this.startPinging();
         this.setState("live");
         this.call("synced", message);
@@ -184,12 +198,11 @@ export class CaseRoom {
     }
   }
 
-  /** Event numbers count only once the connection is synced: if it drops half-way
-   * through catching up, the next resume asks again from where the page really was. */
-  seen(seq) {
-    if (!Number.isSafeInteger(seq) || seq < 0) return;
-    if (this.synced) this.lastSeq = Math.max(this.lastSeq, seq);
-    else this.pendingSeq = Math.max(this.pendingSeq, seq);
+  /** Where the next connection resumes, as the server says (it may step back, before a
+   * notice that could not be sent). A connection that drops half-way through catching
+   * up never said "synced", so the next one asks again from where the page really was. */
+  resumeFrom(seq) {
+    if (Number.isSafeInteger(seq) && seq >= 0) this.lastSeq = seq;
   }
 
   closed(code) {
