@@ -1,7 +1,14 @@
-"""The idle sign-out warning in a real browser. The page's clock is moved on (the
-server's is not, so the session itself stays): typing after the warning counts as
-activity, and when the time is up a page holding text typed and not sent is not
-reloaded (which would throw the text away) but says so and keeps it."""
+"""Typed text is not thrown away with the page, in a real browser.
+
+- The idle sign-out warning (the page's clock is moved on; the server's is not, so the
+  session itself stays): typing after the warning counts as activity, and when the
+  time is up a page holding text typed and not sent is not reloaded (which would throw
+  the text away) but says so and keeps it.
+- A form of long text (a plan, an addendum, a reason) asks before the page is left
+  with typed text not sent, and not when it is being sent.
+"""
+
+import re
 
 import pytest
 from django.urls import reverse
@@ -61,3 +68,29 @@ def test_when_time_is_up_a_page_with_nothing_typed_reloads(live_site, open_page,
         page.clock.fast_forward("31:00")
     assert page.evaluate("window.__sameDocument === undefined")
     assert tab.problems == [], tab.problems
+
+
+def test_leaving_a_plan_with_typed_text_asks_first_and_sending_it_does_not(
+        live_site, open_page, world):
+    tab, page = _plan_page(open_page, world)
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
+    caseload = page.get_by_role("navigation", name="Menu").get_by_role("link", name="My caseload")
+    caseload.click()  # nothing typed: no question
+    expect(page.get_by_role("heading", level=1, name="My caseload")).to_be_visible()
+    assert dialogs == []
+
+    page.goto(reverse("casenotes:plan_edit", args=[world.case.pk]))
+    textarea = page.get_by_label("What needs to happen")
+    textarea.press_sequentially(" Weekly visits (PLAN-7781).", delay=5)
+    caseload.click()
+    for _ in range(50):
+        if dialogs:
+            break
+        page.wait_for_timeout(100)
+    assert dialogs == ["beforeunload"]  # asked; staying keeps the text
+    expect(textarea).to_have_value(re.compile(r"PLAN-7781"))
+
+    page.get_by_role("button", name="Save the plan").click()
+    expect(page.get_by_text("PLAN-7781")).to_be_visible()
+    assert dialogs == ["beforeunload"]  # sending the form asked nothing

@@ -7,23 +7,9 @@
 // sign-in page with the reason; but a page with text typed into it and not sent is not
 // reloaded, which would throw that text away: it says so and keeps it, to be copied.
 
-const banner = document.getElementById("session-warning");
+import { hasUnsentInput } from "./unsent.mjs";
 
-/** Whether any field of the page holds something other than what the page came with. */
-function unsentInput() {
-  for (const field of document.querySelectorAll("input, textarea, select")) {
-    if (banner.contains(field) || field.disabled) continue;
-    if (field.type === "hidden" || field.type === "submit" || field.type === "button") continue;
-    if (field.type === "checkbox" || field.type === "radio") {
-      if (field.checked !== field.defaultChecked) return true;
-    } else if (field.tagName === "SELECT") {
-      if ([...field.options].some((option) => option.selected !== option.defaultSelected)) return true;
-    } else if (field.value !== field.defaultValue) {
-      return true;
-    }
-  }
-  return false;
-}
+const banner = document.getElementById("session-warning");
 
 if (banner) {
   const idleMs = Number(banner.dataset.idleMinutes) * 60_000;
@@ -78,7 +64,7 @@ if (banner) {
   });
 
   const timeUp = () => {
-    if (!unsentInput()) {
+    if (!hasUnsentInput(document, banner)) {
       window.location.reload();
       return;
     }
