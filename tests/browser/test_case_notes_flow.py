@@ -9,6 +9,7 @@ social worker `social.worker` (Children's Services) and the probation officer
 
 import datetime
 import io
+import re
 
 import pytest
 from django.core.management import call_command
@@ -150,3 +151,30 @@ def test_social_worker_records_a_note_and_probation_sees_only_a_placeholder(
     # The new note is still the newest entry.
     assert note_entries(ppage).first.get_attribute("id") == f"note-{note.pk}"
     assert probation.problems == []
+
+
+def test_a_double_click_on_add_addendum_adds_one_addendum(demo_data, open_page):
+    """An addendum is part of the legal record and can never be removed: a second click
+    while the first is being sent (GOV.UK's prevent-double-click, on every button that
+    sends a form) must not add it twice."""
+    tab = open_page()
+    sign_in(tab, SOCIAL_WORKER, DEMO_PASSWORD)
+    note = CaseNote.objects.filter(case__reference=CASE_REFERENCE, author__username=SOCIAL_WORKER,
+                                   state=CaseNote.State.FINAL).order_by("pk").first()
+    page = tab.page
+    page.goto(f"/cases/{note.case_id}/notes/{note.pk}/")
+    page.get_by_label("Addendum").fill("Correction: the visit was on the Tuesday (ONCE-5150).")
+    before = note.addenda.count()
+    sent = []  # the form's requests, held until both clicks are in (as a slow network does)
+    page.route(re.compile(r"/addenda/$"), lambda route: sent.append(route))
+    box = page.get_by_role("button", name="Add addendum").bounding_box()
+    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.click(*centre)
+    page.wait_for_timeout(300)  # a person's double click, while the first is on its way
+    page.mouse.click(*centre)
+    page.wait_for_timeout(300)
+    assert len(sent) == 1, "the form was sent twice"
+    sent[0].continue_()
+    page.get_by_text("ONCE-5150").first.wait_for()
+    assert note.addenda.count() == before + 1
+    assert tab.problems == [], tab.problems
