@@ -401,11 +401,17 @@ class Addendum(models.Model):
     author_agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
     body = models.TextField(validators=[MaxLengthValidator(settings.NOTE_BODY_MAX_LENGTH), no_nul])
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The key of the page it was written on: the same form sent again adds nothing.
+    client_ref = models.CharField(max_length=64, blank=True, default="", editable=False)
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["created_at", "id"]
         verbose_name_plural = "addenda"
+        constraints = [
+            models.UniqueConstraint(fields=["author", "client_ref"], condition=~models.Q(client_ref=""),
+                                    name="addendum_client_ref_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"Addendum to note {self.note_id}"

@@ -24,6 +24,7 @@ from casenotes.actions.access import (  # noqa: F401
     do_withdraw_transfer,
 )
 from casenotes.actions.notes import (  # noqa: F401
+    AlreadyAdded,
     PersonChanged,
     StaleVersion,
     do_add_addendum,

@@ -36,6 +36,14 @@ from teams.models import Agency, Team
 from teams.selectors import actor_for, team_members
 
 
+class AlreadyAdded(Exception):
+    """The same form was sent again: what it added the first time, added once."""
+
+    def __init__(self, added):
+        super().__init__("This was already added.")
+        self.added = added
+
+
 class StaleVersion(Exception):
     """A draft edit based on a version that has moved on. Carries the current note
     so the author can see both texts and choose; nothing was saved."""
@@ -477,7 +485,10 @@ def do_finalise_note(*, acting_user, note: CaseNote, expected_version: int) -> C
 
 
 @transaction.atomic
-def do_add_addendum(*, acting_user, note: CaseNote, body: str) -> Addendum:
+def do_add_addendum(*, acting_user, note: CaseNote, body: str, client_ref: str = "") -> Addendum:
+    """`client_ref`: the key of the page the addendum was written on. The same form sent
+    again (a retry, a resend) finds the addendum it added (AlreadyAdded), under the
+    note's lock, instead of adding a second, permanent one."""
     note = CaseNote.objects.select_for_update(no_key=True).select_related("case").get(pk=note.pk)
     access = policy.case_access(acting_user, note.case)
     if policy.note_level(access, note) != NoteLevel.FULL:
@@ -495,8 +506,11 @@ def do_add_addendum(*, acting_user, note: CaseNote, body: str) -> Addendum:
         raise ValidationError({"body": (
             f"The addendum must be {settings.NOTE_BODY_MAX_LENGTH:,} characters or fewer "
             f"(it has {len(body):,}).")})
+    if client_ref and (added := Addendum.objects.filter(
+            note=note, author=acting_user, client_ref=client_ref).first()):
+        raise AlreadyAdded(added)
     addendum = Addendum(note=note, author=acting_user, author_agency=access.membership.agency,
-                        body=body)
+                        body=body, client_ref=client_ref)
     addendum.full_clean()
     addendum._history_user = acting_user
     addendum.save()

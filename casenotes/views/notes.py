@@ -4,6 +4,7 @@ call selectors to read and actions to write, and render."""
 import datetime
 import logging
 import re
+import uuid
 
 from django.conf import settings
 from django.contrib import messages
@@ -192,16 +193,12 @@ def note_create(request, case_id):
     if request.method == "GET" and not access.case.is_open:
         messages.info(request, "This case is closed. Notes cannot be added to a closed case.")
         return redirect("casenotes:case_detail", case_id=access.case.pk)
-    client_ref = request.POST.get("client_ref", "")
-    client_ref = client_ref if re.fullmatch(CLIENT_REF, client_ref) else ""
-    if client_ref and (autosaved := CaseNote.objects.filter(
-            case=access.case, author=request.user, client_ref=client_ref).first()):
-        # This page's autosave created the note before the form was sent (its reply
-        # had not come): the form edits that draft, as the version that save made,
-        # never adds a second note beside it.
-        request.POST = request.POST.copy()
-        request.POST["version"] = "1"
-        return note_edit(request, case_id=access.case.pk, note_id=autosaved.pk)
+    # The page's key for the note it adds (made when the page is shown, kept when it
+    # is shown again with errors): a form sent twice, or after the page's autosave made
+    # the note, finds that note instead of adding a second one.
+    client_ref = _page_key(request)
+    if client_ref and (sent := _note_of_page(access, request.user, client_ref)):
+        return _sent_again(request, access, sent)
     form_data = selectors.note_form(access)
     readers = form_data.readers
     status = None
@@ -221,6 +218,10 @@ def note_create(request, case_id):
             except ValidationError as error:
                 _add_action_errors(form, error)
             except DatabaseError:
+                # Sent twice at once (a retry while the first was being saved): the key
+                # is taken, so the first one was saved.
+                if client_ref and (sent := _note_of_page(access, request.user, client_ref)):
+                    return _sent_again(request, access, sent)
                 status = _fault(form)
             else:
                 _saved(request, note)
@@ -230,8 +231,24 @@ def note_create(request, case_id):
     return render(request, "casenotes/note_form.html", {
         "access": access, "case": access.case, "form": form, "title": "Add a note",
         "sensitivity_hints": _sensitivity_hints(access, form_data.members),
-        "last_seq": events.last_seq(access.case.pk),
+        "last_seq": events.last_seq(access.case.pk), "client_ref": client_ref or uuid.uuid4(),
     }, status=status or (400 if form.errors else 200))
+
+
+def _note_of_page(access, user, client_ref: str) -> CaseNote | None:
+    return CaseNote.objects.filter(case=access.case, author=user, client_ref=client_ref).first()
+
+
+def _sent_again(request, access, note: CaseNote):
+    """The add-note form sent for a note its page already made: a draft (made by the
+    page's autosave) is updated with the form, as the version that save made; a note
+    already finalised (the form sent twice) is shown, not added again."""
+    if note.is_final:
+        messages.info(request, "This note was already saved. It has not been added again.")
+        return redirect("casenotes:note_detail", case_id=access.case.pk, note_id=note.pk)
+    request.POST = request.POST.copy()
+    request.POST["version"] = "1"
+    return note_edit(request, case_id=access.case.pk, note_id=note.pk)
 
 
 @login_required
@@ -244,7 +261,7 @@ def note_detail(request, case_id, note_id):
         "can_edit": policy.can_on_note(access, Action.EDIT_NOTE, note),
         "can_amend": access.case.is_open and policy.can_on_note(access, Action.AMEND_NOTE, note),
         "can_share": access.case.is_open and policy.can_on_note(access, Action.SHARE_NOTE, note),
-        "addendum_form": AddendumForm(), **page,
+        "addendum_form": AddendumForm(), "page_key": uuid.uuid4(), **page,
     })
 
 
@@ -316,10 +333,14 @@ def addendum_create(request, case_id, note_id):
     note = policy.access_note(access, note_id, Action.AMEND_NOTE)
     form = AddendumForm(request.POST)
     status = None
+    page_key = _page_key(request)
     if form.is_valid() and not (status := _save_refused(request, form)):
         try:
             actions.do_add_addendum(acting_user=request.user, note=note,
-                                    body=form.cleaned_data["body"])
+                                    body=form.cleaned_data["body"], client_ref=page_key)
+        except actions.AlreadyAdded:
+            messages.info(request, "This addendum was already added. It has not been added again.")
+            return redirect(reverse("casenotes:note_detail", args=[access.case.pk, note.pk]))
         except ValidationError as error:
             _add_action_errors(form, error)
         except DatabaseError:
@@ -330,5 +351,12 @@ def addendum_create(request, case_id, note_id):
     page = selectors.note_page(access, note)
     return render(request, "casenotes/note_detail.html", {
         "access": access, "case": access.case, "note": note, "can_edit": False,
-        "can_amend": True, "addendum_form": form, **page,
+        "can_amend": True, "addendum_form": form, "page_key": page_key or uuid.uuid4(), **page,
     }, status=status or 400)
+
+
+def _page_key(request) -> str:
+    """The sent form's page key (made when its page was shown), or "" if it has none of
+    the right shape."""
+    key = request.POST.get("client_ref", "")
+    return key if re.fullmatch(CLIENT_REF, key) else ""

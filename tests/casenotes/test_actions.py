@@ -18,6 +18,7 @@ from django.utils.html import strip_tags
 
 from audit.models import AuditAction, Outcome
 from casenotes.actions import (
+    AlreadyAdded,
     StaleVersion,
     do_add_addendum,
     do_add_person,
@@ -458,6 +459,21 @@ def test_sealed_note_reader_whose_membership_ended_is_refused(world):
     with refused_unchanged() as caught:
         world.sealed_note(world.user(Role.DA_VICTIM_WORKER), readers=[reader])
     assert "readers" in caught.value.message_dict
+
+
+def test_an_addendum_sent_again_with_its_pages_key_is_not_added_twice(world):
+    note = world.standard_note(world.social_worker)
+    key = "7e1f2d3c-4b5a-4697-8a1b-2c3d4e5f6a7b"
+    first = do_add_addendum(acting_user=world.team_manager, note=note, body="Once.", client_ref=key)
+    watch = AuditWatch()
+    with pytest.raises(AlreadyAdded) as again:
+        do_add_addendum(acting_user=world.team_manager, note=note, body="Once.", client_ref=key)
+    assert again.value.added == first
+    assert list(note.addenda.values_list("pk", flat=True)) == [first.pk]
+    assert watch.actions() == []
+    # Another page's key, or none, is another addendum.
+    do_add_addendum(acting_user=world.team_manager, note=note, body="Once.")
+    assert note.addenda.count() == 2
 
 
 def test_addendum_needs_a_body(world):

@@ -424,6 +424,51 @@ def test_a_form_sent_before_its_autosave_was_answered_edits_that_draft(demo):
         (draft.pk, CaseNote.State.FINAL, "First words, and the rest.")]
 
 
+def test_the_add_note_form_sent_twice_adds_one_note(demo):
+    """Without JavaScript too: the page carries its own key, so the same form sent again
+    (a retry after a timeout, a second click, a browser resending) shows the note saved
+    the first time instead of adding a second, permanent one."""
+    case = demo.case()
+    client = demo.client("social.worker")
+    page = client.get(reverse("casenotes:note_create", args=[case.pk])).content.decode()
+    key = re.search(r'name="client_ref" value="([0-9a-f-]{36})"', page)[1]
+    sent = _note_post(body="Sent twice (TWICE-6021).", intent="finalise", client_ref=key)
+    first = client.post(reverse("casenotes:note_create", args=[case.pk]), sent)
+    again = client.post(reverse("casenotes:note_create", args=[case.pk]), sent, follow=True)
+    note = CaseNote.objects.get(body="Sent twice (TWICE-6021).")
+    assert first["Location"] == again.redirect_chain[0][0] == reverse(
+        "casenotes:note_detail", args=[case.pk, note.pk])
+    assert "This note was already saved. It has not been added again." in again.content.decode()
+    other = client.get(reverse("casenotes:note_create", args=[case.pk])).content.decode()
+    assert key not in other  # each page its own key
+
+
+def test_the_add_note_form_sent_twice_at_once_shows_the_note_the_first_saved(demo, monkeypatch):
+    """The second arrives while the first is being saved: it finds no note, then its own
+    insert meets the page's key; it is answered with the note saved, not "nothing was
+    saved" (which would have the person type it again)."""
+    from casenotes.views import notes as views
+
+    case, author = demo.case(), demo.user("social.worker")
+    first = do_create_note(acting_user=author, case=case, note_type="home_visit", finalise=True,
+                           occurred_at=timezone.now() - datetime.timedelta(hours=1),
+                           body="Saved by the first (AT-ONCE-17).", client_ref=PAGE_KEY)
+    looked = []
+    real = views._note_of_page
+
+    def not_yet_the_first_time(*args):
+        looked.append(args)
+        return None if len(looked) == 1 else real(*args)
+
+    monkeypatch.setattr(views, "_note_of_page", not_yet_the_first_time)
+    response = demo.client("social.worker").post(
+        reverse("casenotes:note_create", args=[case.pk]),
+        _note_post(body="Saved by the first (AT-ONCE-17).", intent="finalise", client_ref=PAGE_KEY))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("casenotes:note_detail", args=[case.pk, first.pk])
+    assert CaseNote.objects.filter(body__contains="AT-ONCE-17").count() == 1
+
+
 def test_a_note_added_from_the_form_keeps_its_pages_key_and_ignores_a_misshapen_one(demo):
     """So an autosave of that page arriving late finds the note instead of adding a
     draft (tests/casenotes/test_consumers.py); a key of another shape is not kept."""
@@ -531,6 +576,26 @@ def test_note_detail_shows_the_note_and_its_addenda(demo):
     assert "Announced home visit" in page and "Correction: Leo was also seen alone." in page
     assert Addendum.objects.get(note=note).author == demo.user("mental.health")
     assert AuditEvent.objects.filter(action=AuditAction.NOTE_VIEWED, object_id=str(note.pk)).exists()
+
+
+def test_an_addendum_form_sent_twice_adds_one_addendum(demo):
+    """An addendum is part of the legal record and is never removed: the note page's
+    form carries its own key, so the same form sent again (a retry after a timeout, a
+    resend, no JavaScript to stop a second click) adds nothing and says so."""
+    case = demo.case()
+    note = demo.note("Announced home visit")
+    client = demo.client("social.worker")
+    url = reverse("casenotes:note_detail", args=[case.pk, note.pk])
+    page = client.get(url).content.decode()
+    key = re.search(r'name="client_ref" value="([0-9a-f-]{36})"', page)[1]
+    sent = {"body": "Correction: Leo was seen alone (ONCE-2231).", "client_ref": key}
+    first = client.post(reverse("casenotes:addendum_create", args=[case.pk, note.pk]), sent)
+    again = client.post(reverse("casenotes:addendum_create", args=[case.pk, note.pk]), sent,
+                        follow=True)
+    assert first["Location"] == url and again.redirect_chain == [(url, 302)]
+    assert "This addendum was already added. It has not been added again." in again.content.decode()
+    assert Addendum.objects.filter(note=note).count() == 1
+    assert key not in client.get(url).content.decode()  # the next addendum, a new key
 
 
 def test_an_empty_addendum_gets_a_clear_message(demo):

@@ -76,17 +76,10 @@ class NoteAutosave {
     this.replyTimer = null;
     this.lastWritingSent = 0;
     this.ended = false; // access has ended: nothing more is sent
-    this.clientRef = crypto.randomUUID();
-    if (!this.note) {
-      // Sent with the form too: if this page's first save created the draft but its
-      // reply has not come when the form is sent, the form edits that draft instead of
-      // adding a second note beside it.
-      const ref = document.createElement("input");
-      ref.type = "hidden";
-      ref.name = "client_ref";
-      ref.value = this.clientRef;
-      form.append(ref);
-    }
+    // The page's key for the note it adds (in the form, as the server made it): the
+    // autosave's first save and the form, whichever comes first, make the note, and the
+    // other finds it instead of adding a second one.
+    this.clientRef = form.querySelector('input[name="client_ref"]')?.value || crypto.randomUUID();
 
     const banner = document.getElementById("live-status");
     this.room = new CaseRoom({
