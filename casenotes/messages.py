@@ -10,14 +10,12 @@ from typing import Annotated, Literal
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from workspace.forms import PAGE_KEY
+
 #: The largest text frame accepted: a 20,000-character note in escaped JSON, and room.
 MAX_FRAME_BYTES = 256 * 1024
 
 Id = Annotated[int, Field(gt=0, lt=2**63)]
-
-
-#: The shape of a page's key for the new draft it autosaves (a UUID as browsers make it).
-CLIENT_REF = r"^[A-Za-z0-9-]{8,64}$"
 
 
 class _Message(BaseModel):
@@ -57,7 +55,7 @@ class DraftSave(_Message):
     #: author's agency). Left out, a draft's current choice is kept.
     restricted_person: Id | None = None
     #: A key for a new draft, so a save sent again after a lost reply is recognised.
-    client_ref: Annotated[str, Field(pattern=CLIENT_REF)] | None = None
+    client_ref: Annotated[str, Field(pattern=PAGE_KEY)] | None = None
 
     def occurred(self) -> datetime.datetime | None:
         """The moment, or None if it is not a real one (the action then asks for a date).

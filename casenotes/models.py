@@ -206,11 +206,17 @@ class Person(models.Model):
         Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
         help_text="The agency whose specialist detail about this adult may be limited to it.",
     )
+    # The key of the page they were added on: the same form sent again adds nobody.
+    client_ref = models.CharField(max_length=64, blank=True, default="", editable=False)
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["date_of_birth", "full_name"]
         verbose_name_plural = "people"
+        constraints = [
+            models.UniqueConstraint(fields=["case", "client_ref"], condition=~models.Q(client_ref=""),
+                                    name="person_client_ref_unique"),
+        ]
 
     def __str__(self) -> str:
         return self.full_name

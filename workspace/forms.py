@@ -1,7 +1,24 @@
 """Form fields shared by the apps' forms."""
 
+import re
+import uuid
+
 from django import forms
 from django.core.exceptions import ValidationError
+
+#: The shape of a page's key: made when a form's page is shown (a UUID), sent with the
+#: form, and kept on what it adds, so the same form sent again adds nothing twice.
+PAGE_KEY = r"^[A-Za-z0-9-]{8,64}$"
+
+
+def new_page_key() -> str:
+    return str(uuid.uuid4())
+
+
+def page_key(request) -> str:
+    """The sent form's page key, or "" if it has none of the right shape."""
+    key = request.POST.get("client_ref", "")
+    return key if re.fullmatch(PAGE_KEY, key) else ""
 
 
 def as_id(value) -> int:

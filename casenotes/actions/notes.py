@@ -175,17 +175,21 @@ def _validated_person_fields(*, full_name: str, role_in_family: str,
 @transaction.atomic
 def do_add_person(
     *, acting_user, case: Case, full_name: str, role_in_family: str,
-    date_of_birth: datetime.date | None = None,
+    date_of_birth: datetime.date | None = None, client_ref: str = "",
 ) -> Person:
+    """`client_ref`: the key of the page the person was added on; the same form sent
+    again finds them (AlreadyAdded), under the case's lock, instead of adding a copy."""
     case = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     access = policy.case_access(acting_user, case)
     if access is None or not policy.can(acting_user, Action.ADD_PERSON, access):
         raise NotFound("Case")
     if not case.is_open:
         raise ValidationError("This case is closed. People cannot be added to a closed case.")
+    if client_ref and (added := case.people.filter(client_ref=client_ref).first()):
+        raise AlreadyAdded(added)
     fields = _validated_person_fields(full_name=full_name, role_in_family=role_in_family,
                                       date_of_birth=date_of_birth)
-    person = Person(case=case, **fields)
+    person = Person(case=case, client_ref=client_ref, **fields)
     person.full_clean()
     person._history_user = acting_user
     person.save()

@@ -36,7 +36,7 @@ from casenotes.permissions import Action, NotFound, policy
 from casenotes.views.notes import _add_action_errors
 from teams.models import Team
 from teams.selectors import team_members
-from workspace.forms import as_id
+from workspace.forms import as_id, new_page_key, page_key
 
 
 def _members_queryset(case: Case):
@@ -350,12 +350,18 @@ def person_add(request, case_id):
     """Add a child or adult to the family (anyone who may add to the case)."""
     access = policy.access_case(request.user, case_id, Action.ADD_PERSON)
     form = PersonForm(request.POST if request.method == "POST" else None)
+    key = page_key(request)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             person = actions.do_add_person(
                 acting_user=request.user, case=access.case, full_name=data["full_name"],
-                role_in_family=data["role_in_family"], date_of_birth=data["date_of_birth"])
+                role_in_family=data["role_in_family"], date_of_birth=data["date_of_birth"],
+                client_ref=key)
+        except actions.AlreadyAdded as already:
+            messages.info(request, f"{already.added.full_name} was already added to the family. "
+                                   "They have not been added again.")
+            return redirect("casenotes:case_detail", case_id=access.case.pk)
         except ValidationError as error:
             _add_action_errors(form, error)
         else:
@@ -365,6 +371,7 @@ def person_add(request, case_id):
             return redirect("casenotes:case_detail", case_id=access.case.pk)
     return render(request, "casenotes/person_form.html", {
         **selectors.case_form(access, "add person form"), "form": form,
+        "page_key": key or new_page_key(),
     }, status=400 if form.errors else 200)
 
 

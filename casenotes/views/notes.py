@@ -3,8 +3,6 @@ call selectors to read and actions to write, and render."""
 
 import datetime
 import logging
-import re
-import uuid
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,11 +17,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit.models import AuditAction, AuditEvent
 from casenotes import actions, events, selectors
 from casenotes.forms import AddendumForm, DraftEditForm, NoteFilterForm, NoteForm, PersonFilterForm
-from casenotes.messages import CLIENT_REF
 from casenotes.models import CaseNote
 from casenotes.permissions import Action, policy
 from discussions import selectors as discussion_selectors
 from teams.selectors import active_memberships, is_administrator, is_ig_officer
+from workspace.forms import new_page_key, page_key
 
 SENSITIVITY_HINTS = {
     "standard": "Everyone working on this case.",
@@ -196,7 +194,7 @@ def note_create(request, case_id):
     # The page's key for the note it adds (made when the page is shown, kept when it
     # is shown again with errors): a form sent twice, or after the page's autosave made
     # the note, finds that note instead of adding a second one.
-    client_ref = _page_key(request)
+    client_ref = page_key(request)
     if client_ref and (sent := _note_of_page(access, request.user, client_ref)):
         return _sent_again(request, access, sent)
     form_data = selectors.note_form(access)
@@ -231,7 +229,7 @@ def note_create(request, case_id):
     return render(request, "casenotes/note_form.html", {
         "access": access, "case": access.case, "form": form, "title": "Add a note",
         "sensitivity_hints": _sensitivity_hints(access, form_data.members),
-        "last_seq": events.last_seq(access.case.pk), "client_ref": client_ref or uuid.uuid4(),
+        "last_seq": events.last_seq(access.case.pk), "client_ref": client_ref or new_page_key(),
     }, status=status or (400 if form.errors else 200))
 
 
@@ -261,7 +259,7 @@ def note_detail(request, case_id, note_id):
         "can_edit": policy.can_on_note(access, Action.EDIT_NOTE, note),
         "can_amend": access.case.is_open and policy.can_on_note(access, Action.AMEND_NOTE, note),
         "can_share": access.case.is_open and policy.can_on_note(access, Action.SHARE_NOTE, note),
-        "addendum_form": AddendumForm(), "page_key": uuid.uuid4(), **page,
+        "addendum_form": AddendumForm(), "page_key": new_page_key(), **page,
     })
 
 
@@ -333,11 +331,11 @@ def addendum_create(request, case_id, note_id):
     note = policy.access_note(access, note_id, Action.AMEND_NOTE)
     form = AddendumForm(request.POST)
     status = None
-    page_key = _page_key(request)
+    key = page_key(request)
     if form.is_valid() and not (status := _save_refused(request, form)):
         try:
             actions.do_add_addendum(acting_user=request.user, note=note,
-                                    body=form.cleaned_data["body"], client_ref=page_key)
+                                    body=form.cleaned_data["body"], client_ref=key)
         except actions.AlreadyAdded:
             messages.info(request, "This addendum was already added. It has not been added again.")
             return redirect(reverse("casenotes:note_detail", args=[access.case.pk, note.pk]))
@@ -351,12 +349,6 @@ def addendum_create(request, case_id, note_id):
     page = selectors.note_page(access, note)
     return render(request, "casenotes/note_detail.html", {
         "access": access, "case": access.case, "note": note, "can_edit": False,
-        "can_amend": True, "addendum_form": form, "page_key": page_key or uuid.uuid4(), **page,
+        "can_amend": True, "addendum_form": form, "page_key": key or new_page_key(), **page,
     }, status=status or 400)
 
-
-def _page_key(request) -> str:
-    """The sent form's page key (made when its page was shown), or "" if it has none of
-    the right shape."""
-    key = request.POST.get("client_ref", "")
-    return key if re.fullmatch(CLIENT_REF, key) else ""

@@ -5,6 +5,7 @@ announced live; an edit of details changed meanwhile is refused with both versio
 shown; bad input changes nothing."""
 
 import datetime
+import re
 
 import pytest
 from django.contrib.messages import get_messages
@@ -112,6 +113,25 @@ def test_a_whole_family_is_added_one_after_another_from_the_same_form(world):
     assert last.url == reverse("casenotes:case_detail", args=[world.case.pk])
     assert set(Person.objects.filter(full_name__in=["Ava Harper", "Noah Harper"])
                .values_list("full_name", flat=True)) == {"Ava Harper", "Noah Harper"}
+
+
+def test_the_add_person_form_sent_twice_adds_one_person(world):
+    """The page carries its own key: the same form sent again (a retry, a resend, no
+    JavaScript to stop a second click) finds the person it added, and says so."""
+    client = _client(world.social_worker)
+    page = client.get(_add_url(world)).content.decode()
+    key = re.search(r'name="client_ref" value="([0-9a-f-]{36})"', page)[1]
+    client.post(_add_url(world), _new_person(client_ref=key))
+    again = client.post(_add_url(world), _new_person(client_ref=key))
+    assert again["Location"] == reverse("casenotes:case_detail", args=[world.case.pk])
+    assert _messages(again)[-1] == ("Baby Harper was already added to the family. "
+                                    "They have not been added again.")
+    assert world.case.people.filter(full_name="Baby Harper").count() == 1
+    # Twins with the same name, each from a page of its own, are two people.
+    other = re.search(r'name="client_ref" value="([0-9a-f-]{36})"',
+                      client.get(_add_url(world)).content.decode())[1]
+    client.post(_add_url(world), _new_person(client_ref=other))
+    assert world.case.people.filter(full_name="Baby Harper").count() == 2
 
 
 def test_a_person_whose_date_of_birth_is_not_known_is_added_without_one(world):

@@ -334,6 +334,25 @@ def test_an_agreed_action_is_recorded_with_owner_and_due_date_and_audited(world)
     assert entries(AuditAction.ACTION_REMOVED, object_id=str(agreed.pk))
 
 
+def test_the_same_action_agreed_twice_is_refused_and_one_task_stays(world):
+    """The same form sent twice (a retry, a resend), or two people at once: the
+    discussion is locked, so the second finds the first and is refused with a message."""
+    discussion = started(world)
+    due = TODAY() + datetime.timedelta(days=7)
+    first = agree(world, discussion, due=due)
+    with pytest.raises(ValidationError) as refused:
+        actions.do_add_action(acting_user=world.team_manager, item=first.item,
+                              description=f"  {first.description} ", owner=first.owner, due_on=due)
+    assert refused.value.message_dict["description"] == [
+        "This action is already agreed for this case, with the same owner and date."]
+    assert list(AgreedAction.objects.values_list("pk", flat=True)) == [first.pk]
+    # The same words for someone else, or by another date, are another action.
+    actions.do_add_action(acting_user=world.team_manager, item=first.item,
+                          description=first.description, owner=first.owner,
+                          due_on=due + datetime.timedelta(days=1))
+    assert AgreedAction.objects.count() == 2
+
+
 @pytest.mark.parametrize("owner, due, field, message", [
     (None, "today", "owner", "Choose who will do this"),
     ("locality", "today", "owner", "is not a member of"),
