@@ -310,8 +310,9 @@ def do_move_to_item(*, acting_user, discussion: Discussion, item: AgendaItem) ->
 @transaction.atomic
 def do_join_discussion(*, acting_user, discussion: Discussion, channel_name: str) -> Attendance | None:
     """Record a connection to the room; the first one of a stretch starts an attendance
-    row (and its audit entry). Only a scheduled or running discussion takes attendance."""
-    discussion = Discussion.objects.select_related("team").get(pk=discussion.pk)
+    row (and its audit entry). Only a scheduled or running discussion takes attendance.
+    Under the discussion's lock, so two connections opened at once start one row."""
+    discussion = _locked(discussion)
     if not policy.can(acting_user, Action.JOIN_DISCUSSION, discussion):
         raise NotFound("Discussion")
     if discussion.status not in (Discussion.Status.SCHEDULED, Discussion.Status.IN_PROGRESS):

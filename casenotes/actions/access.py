@@ -45,6 +45,24 @@ def _managed_case(acting_user, case: Case):
     return case, access
 
 
+def _lock_case_of(grant: CaseGrant) -> int:
+    """Lock the case a grant is on, before the grant itself: every action that changes a
+    case's grants takes the case first (adding a keyworker ends a running emergency
+    access under the case's lock), so two of them never hold one lock each and wait
+    for the other's."""
+    case_id = CaseGrant.objects.filter(pk=grant.pk).values_list("case_id", flat=True).get()
+    Case.objects.select_for_update(no_key=True).filter(pk=case_id).values_list("pk", flat=True).get()
+    return case_id
+
+
+def _managed_grant(acting_user, grant: CaseGrant):
+    """The grant and its case, locked in that order (`_lock_case_of`), and the manager's
+    access to the case; NotFound for anyone else."""
+    case, access = _managed_case(acting_user, Case(pk=_lock_case_of(grant)))
+    grant = CaseGrant.objects.select_for_update(no_key=True).select_related("user").get(pk=grant.pk)
+    return grant, case, access
+
+
 def _notify_team(team: Team) -> None:
     for membership in team_members(team):
         live.notify_access_changed(membership.user_id)
@@ -203,8 +221,7 @@ def do_add_keyworker(*, acting_user, case: Case, user, until: datetime.date | No
 
 @transaction.atomic
 def do_remove_keyworker(*, acting_user, grant: CaseGrant) -> CaseGrant:
-    grant = CaseGrant.objects.select_for_update(no_key=True).select_related("user").get(pk=grant.pk)
-    case, access = _managed_case(acting_user, grant.case)
+    grant, case, access = _managed_grant(acting_user, grant)
     if grant.kind != CaseGrant.Kind.KEYWORKER:
         raise NotFound("Keyworker")
     if not grant.is_live():
@@ -447,6 +464,7 @@ def do_review_break_glass(*, acting_user, grant: CaseGrant, review: str, note: s
     with `end_now`, ends that access at once if it is still running."""
     if not policy.can(acting_user, Action.REVIEW_BREAK_GLASS):
         raise NotFound("Emergency access")
+    _lock_case_of(grant)
     grant = CaseGrant.objects.select_for_update(no_key=True).get(pk=grant.pk)
     if grant.kind != CaseGrant.Kind.BREAK_GLASS:
         raise NotFound("Emergency access")
@@ -479,8 +497,7 @@ def do_review_break_glass(*, acting_user, grant: CaseGrant, review: str, note: s
 def do_end_break_glass(*, acting_user, grant: CaseGrant) -> CaseGrant:
     """The case's team manager ends someone's emergency access to it before it runs out:
     their open pages of the case close within seconds and nothing more reaches them."""
-    grant = CaseGrant.objects.select_for_update(no_key=True).select_related("user").get(pk=grant.pk)
-    case, access = _managed_case(acting_user, grant.case)
+    grant, case, access = _managed_grant(acting_user, grant)
     if grant.kind != CaseGrant.Kind.BREAK_GLASS:
         raise NotFound("Emergency access")
     if not grant.is_live():

@@ -13,7 +13,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -62,16 +62,29 @@ def do_create_case(
     if not policy.can(acting_user, Action.CREATE_CASE, team):
         raise NotFound("Team")
     reference = reference.strip()
-    taken = Case.objects.filter(reference=reference).values_list("pk", flat=True).first()
+    _refuse_if_taken(acting_user, reference)
+    try:
+        return _open_case(acting_user=acting_user, reference=reference, family_name=family_name,
+                          category=category, team=team, lead_practitioner=lead_practitioner,
+                          opened_on=opened_on)
+    except IntegrityError:
+        # Opened by someone else at the same moment, with the same reference.
+        _refuse_if_taken(acting_user, reference)
+        raise
+
+
+def _case_with_reference(reference: str) -> int | None:
+    return Case.objects.filter(reference=reference).values_list("pk", flat=True).first()
+
+
+def _refuse_if_taken(acting_user, reference: str) -> None:
+    taken = _case_with_reference(reference)
     if taken is not None:
         # The refusal tells the person that this case exists: recorded against it, as
         # any refused look is, outside the write's transaction so that it stays.
         policy.record_denied(acting_user, "case", taken, taken, "create_case: reference in use")
         raise ValidationError({"reference": [
             f"{reference} is already the reference of a case. Check the reference you were given."]})
-    return _open_case(acting_user=acting_user, reference=reference, family_name=family_name,
-                      category=category, team=team, lead_practitioner=lead_practitioner,
-                      opened_on=opened_on)
 
 
 @transaction.atomic
@@ -85,7 +98,9 @@ def _open_case(*, acting_user, reference, family_name, category, team, lead_prac
         allocated_team=team, lead_practitioner=lead_practitioner,
         opened_on=opened_on or timezone.localdate(),
     )
-    case.full_clean()  # its unique check still catches a case opened since the look above
+    # A case opened with this reference since the look above, even at the same moment,
+    # is caught by the database's unique index (do_create_case says so as it does).
+    case.full_clean(validate_unique=False)
     case._history_user = acting_user
     case.save()
     actor = actor_for(acting_user)

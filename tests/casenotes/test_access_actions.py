@@ -782,6 +782,36 @@ def _open(world, user=None, *, case=None, reason_code="immediate_risk",
                                reason=reason)
 
 
+@pytest.mark.requires_postgres
+@pytest.mark.parametrize("change", ["remove_keyworker", "end_emergency", "review_and_end"])
+def test_changes_to_a_grant_lock_its_case_before_the_grant(world, change):
+    """Adding a keyworker ends their running emergency access under the case's lock; an
+    action that locked the grant first and then waited for the case could deadlock
+    with it (one a server error). Every change to a grant takes the case's lock first."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from casenotes.actions import do_end_break_glass, do_review_break_glass
+
+    if change == "remove_keyworker":
+        grant = do_add_keyworker(acting_user=world.team_manager, case=world.case,
+                                 user=world.locality_users[Role.SOCIAL_WORKER])
+    else:
+        grant = _open(world, case=world.case, user=world.locality_users[Role.SOCIAL_WORKER])
+    with CaptureQueriesContext(connection) as queries:
+        if change == "remove_keyworker":
+            do_remove_keyworker(acting_user=world.team_manager, grant=grant)
+        elif change == "end_emergency":
+            do_end_break_glass(acting_user=world.team_manager, grant=grant)
+        else:
+            do_review_break_glass(acting_user=world.user(Role.IG_OFFICER), grant=grant,
+                                  review=CaseGrant.Review.APPROPRIATE, end_now=True)
+    locked = [q["sql"] for q in queries.captured_queries if "FOR NO KEY UPDATE" in q["sql"]]
+    tables = [("case" if 'FROM "casenotes_case"' in sql else
+               "grant" if 'FROM "casenotes_casegrant"' in sql else "other") for sql in locked]
+    assert "grant" in tables and tables.index("case") < tables.index("grant"), tables
+
+
 def test_break_glass_gives_read_only_access_to_standard_content(world):
     case = world.other_case
     user = world.user(Role.PROBATION_OFFICER)

@@ -70,6 +70,28 @@ def test_a_reference_in_use_is_refused_and_the_refusal_recorded_against_that_cas
     assert AuditAction.CASE_CREATED not in watch.actions()
 
 
+def test_a_reference_taken_at_the_same_moment_is_refused_with_the_same_message(world, monkeypatch):
+    """Two managers open cases with one reference at once: both find it free, and the
+    second's insert meets the first's. The second is told, as if it had been taken
+    before (not a server error), and nothing of it is written."""
+    from casenotes.actions import notes
+
+    looked = []
+    real = notes._case_with_reference
+
+    def free_the_first_time(reference):
+        looked.append(reference)
+        return None if len(looked) == 1 else real(reference)
+
+    monkeypatch.setattr(notes, "_case_with_reference", free_the_first_time)
+    cases_before = Case.objects.count()
+    response = _post(_client(world.team_manager), world.fs_team, reference=world.case.reference)
+    assert response.status_code == 400
+    assert (f"{world.case.reference} is already the reference of a case"
+            in response.content.decode())
+    assert Case.objects.count() == cases_before and len(looked) == 2
+
+
 def test_a_new_reference_records_no_refusal(world):
     watch = AuditWatch()
     _post(_client(world.team_manager), world.fs_team)

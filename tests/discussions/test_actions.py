@@ -175,6 +175,24 @@ def test_joining_records_attendance_once_per_stretch_and_leaving_ends_it(world):
     assert len(entries(AuditAction.DISCUSSION_LEFT, actor_id=sw.pk)) == 1
 
 
+@pytest.mark.requires_postgres
+def test_joining_looks_for_an_open_attendance_under_the_discussions_lock(world):
+    """Two tabs opened at once each look for the person's open attendance and, finding
+    none, would each start one: the look is made under the discussion's lock."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    discussion = started(world)
+    with CaptureQueriesContext(connection) as queries:
+        actions.do_join_discussion(acting_user=world.social_worker, discussion=discussion,
+                                   channel_name="a")
+    sql = [q["sql"] for q in queries.captured_queries]
+    locked = next(i for i, q in enumerate(sql)
+                  if 'FROM "discussions_discussion"' in q and "FOR NO KEY UPDATE" in q)
+    looked = next(i for i, q in enumerate(sql) if 'FROM "discussions_attendance"' in q)
+    assert locked < looked
+
+
 def test_joining_a_discussion_of_another_team_is_refused(world):
     discussion = started(world)
     outsider = world.locality_users[Role.SOCIAL_WORKER]
