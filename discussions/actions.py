@@ -189,7 +189,7 @@ def do_remove_agenda_item(*, acting_user, item: AgendaItem) -> None:
     running = discussion.status == Discussion.Status.IN_PROGRESS
     if not running:
         _require_scheduled(discussion)
-    item = discussion.items.select_related("case").get(pk=item.pk)
+    item = _still_on_agenda(discussion, item)
     if discussion.items.count() == 1:
         raise ValidationError("A discussion needs at least one case. Cancel it instead."
                               if not running else
@@ -216,6 +216,15 @@ def do_remove_agenda_item(*, acting_user, item: AgendaItem) -> None:
         notices.agenda_on_commit(discussion, removed=item_id)
 
 
+def _still_on_agenda(discussion: Discussion, item: AgendaItem) -> AgendaItem:
+    """The item as it is now, under the discussion's lock; refused with a message if
+    someone took it off the agenda since the page was shown."""
+    current = discussion.items.select_related("case").filter(pk=item.pk).first()
+    if current is None:
+        raise ValidationError("That case is no longer on the agenda: someone has taken it off.")
+    return current
+
+
 def _written_in(item: AgendaItem) -> bool:
     """Whether anything has been recorded for an agenda item: a section saved (even if
     emptied again), a text kept beside one, or an action agreed."""
@@ -224,11 +233,17 @@ def _written_in(item: AgendaItem) -> bool:
 
 
 @transaction.atomic
-def do_move_agenda_item(*, acting_user, item: AgendaItem, up: bool) -> None:
-    """Move an item one place earlier (up) or later on the agenda."""
+def do_move_agenda_item(*, acting_user, item: AgendaItem, up: bool, at: int | None = None) -> None:
+    """Move an item one place earlier (up) or later on the agenda. `at`: its place on
+    the page the move was asked from; if the agenda has changed since, nothing moves
+    (a move sent twice, or two people at once, would move it two places)."""
     discussion = _locked(item.discussion)
     _manager(acting_user, discussion)
     _require_scheduled(discussion)
+    item = _still_on_agenda(discussion, item)
+    if at is not None and item.position != at:
+        raise ValidationError("The agenda has changed since this page was shown. Check it, "
+                              "then move the case again.")
     items = list(discussion.items.order_by("position"))
     index = next(i for i, candidate in enumerate(items) if candidate.pk == item.pk)
     other = index - 1 if up else index + 1

@@ -163,7 +163,9 @@ def agenda(request, discussion_id):
             if operation == "remove":
                 actions.do_remove_agenda_item(acting_user=request.user, item=item)
             else:
-                actions.do_move_agenda_item(acting_user=request.user, item=item, up=operation == "up")
+                at = request.POST.get("position")
+                actions.do_move_agenda_item(acting_user=request.user, item=item,
+                                            up=operation == "up", at=None if at is None else as_id(at))
         else:
             raise ValidationError("Choose what to change.")
     except ValidationError as error:

@@ -6,6 +6,7 @@ import datetime
 import re
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -279,6 +280,39 @@ def test_the_agenda_is_changed_from_the_room_before_the_start(world, operation):
     assert response.status_code == 302
     cases = list(discussion.items.order_by("position").values_list("case_id", flat=True))
     assert cases == ([world.other_case.pk, world.case.pk] if operation == "up" else [world.case.pk])
+
+
+def test_a_move_sent_twice_or_after_the_agenda_changed_moves_nothing_and_says_why(world):
+    """Moves are relative ("up"): the form says where the case was on the page, so a
+    move sent twice (or two people at once) does not move it two places."""
+    do_add_keyworker(acting_user=world.locality_users[Role.TEAM_MANAGER], case=world.other_case,
+                     user=world.team_manager)
+    discussion = schedule(world, cases=[world.case, world.other_case])
+    second = discussion.items.get(position=2)
+    client = client_for(world.team_manager)
+    url = reverse("discussions:agenda", args=[discussion.pk])
+    sent = {"operation": "down", "item": discussion.items.get(position=1).pk, "position": 1}
+    assert client.post(url, sent).status_code == 302
+    again = client.post(url, sent)
+    assert again.status_code == 400
+    assert "The agenda has changed since this page was shown" in again.content.decode()
+    order = list(discussion.items.order_by("position").values_list("pk", flat=True))
+    assert order[0] == second.pk
+
+
+def test_a_case_taken_off_the_agenda_meanwhile_is_refused_with_a_message(world):
+    """Someone took the case off between the page and the action's lock: a message,
+    not a server error."""
+    do_add_keyworker(acting_user=world.locality_users[Role.TEAM_MANAGER], case=world.other_case,
+                     user=world.team_manager)
+    discussion = schedule(world, cases=[world.case, world.other_case])
+    gone = discussion.items.get(position=2)
+    actions.do_remove_agenda_item(acting_user=world.team_manager, item=gone)
+    for change in (lambda: actions.do_remove_agenda_item(acting_user=world.team_manager, item=gone),
+                   lambda: actions.do_move_agenda_item(acting_user=world.team_manager, item=gone,
+                                                       up=True)):
+        with pytest.raises(ValidationError, match="no longer on the agenda"):
+            change()
 
 
 def test_every_version_of_the_record_is_shown_with_who_and_when_for_the_cases_one_may_see(world):
