@@ -19,6 +19,7 @@ from audit import sar, selectors
 from audit.forms import LogSearchForm, ReviewForm, SarForm, SarSearchForm
 from casenotes import actions
 from casenotes import selectors as case_selectors
+from casenotes.actions.access import review_stamp
 from casenotes.models import Case, CaseGrant, Person
 from casenotes.permissions import Action, NotFound, policy
 from casenotes.views.access import _cell
@@ -93,7 +94,8 @@ def break_glass_review(request, grant_id):
             actions.do_review_break_glass(acting_user=request.user, grant=grant,
                                           review=form.cleaned_data["review"],
                                           note=form.cleaned_data["note"],
-                                          end_now=form.cleaned_data["end_now"])
+                                          end_now=form.cleaned_data["end_now"],
+                                          seen_review=request.POST.get("seen_review"))
         except ValidationError as error:
             _add_action_errors(form, error)
         else:
@@ -103,6 +105,7 @@ def break_glass_review(request, grant_id):
     under = selectors.search_log(request.user, selectors.LogFilter(break_glass_id=grant.pk))
     return render(request, "audit/break_glass_review.html", {
         "grant": grant, "entries": under["entries"], "form": form, "nav": "ig",
+        "seen_review": review_stamp(grant),
     }, status=400 if form.errors else 200)
 
 

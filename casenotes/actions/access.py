@@ -98,13 +98,20 @@ def do_allocate_lead(*, acting_user, case: Case, lead) -> Case:
 
 
 @transaction.atomic
-def do_change_legal_basis(*, acting_user, case: Case, category: str, reason: str) -> Case:
+def do_change_legal_basis(*, acting_user, case: Case, category: str, reason: str,
+                          based_on: str | None = None) -> Case:
     """The case's team manager records a new legal basis (a child protection plan made
-    or ended, say); the case's history keeps every one, and the chronology shows it."""
+    or ended, say); the case's history keeps every one, and the chronology shows it.
+    `based_on`: the legal basis the page showed; if someone has changed it since (two
+    managers at once), nothing changes and the manager is told."""
     case, access = _managed_case(acting_user, case)
     if not case.is_open:
         raise ValidationError("This case is closed. Its legal basis cannot be changed.")
     labels = dict(Case.Category.choices)
+    if based_on is not None and based_on != case.category:
+        raise ValidationError({"category": (
+            f"Someone has changed the legal basis to {case.get_category_display().lower()} since "
+            "this page was shown. Check it, then change it again if you still need to.")})
     if category not in labels:
         raise ValidationError({"category": "Choose the legal basis from the list."})
     if category == case.category:
@@ -459,15 +466,24 @@ def do_share_sealed_note(*, acting_user, note: CaseNote, readers) -> CaseNote:
 
 @transaction.atomic
 def do_review_break_glass(*, acting_user, grant: CaseGrant, review: str, note: str = "",
-                          end_now: bool = False) -> CaseGrant:
+                          end_now: bool = False, seen_review: str | None = None) -> CaseGrant:
     """An IG officer records the outcome of reviewing one use of emergency access and,
-    with `end_now`, ends that access at once if it is still running."""
+    with `end_now`, ends that access at once if it is still running. `seen_review`: when
+    the review the page showed was recorded ("" for none); if another officer has
+    reviewed it since, nothing is recorded and the officer is told."""
     if not policy.can(acting_user, Action.REVIEW_BREAK_GLASS):
         raise NotFound("Emergency access")
     _lock_case_of(grant)
-    grant = CaseGrant.objects.select_for_update(no_key=True).get(pk=grant.pk)
+    grant = CaseGrant.objects.select_for_update(no_key=True).select_related("reviewed_by").get(
+        pk=grant.pk)
     if grant.kind != CaseGrant.Kind.BREAK_GLASS:
         raise NotFound("Emergency access")
+    if seen_review is not None and seen_review != review_stamp(grant):
+        by = grant.reviewed_by.get_full_name() or grant.reviewed_by.get_username()
+        raise ValidationError(
+            f"{by} has reviewed this emergency access since this page was shown "
+            f"({grant.get_review_display().lower()}). Read their review below, then record "
+            "yours if it is still needed.")
     if grant.user_id == acting_user.pk:
         raise ValidationError("You cannot review your own emergency access: another IG "
                               "officer must.")
@@ -504,6 +520,12 @@ def do_end_break_glass(*, acting_user, grant: CaseGrant) -> CaseGrant:
         raise ValidationError("This emergency access has already ended.")
     _end_break_glass(grant, acting_user, access.actor, by="case manager")
     return grant
+
+
+def review_stamp(grant: CaseGrant) -> str:
+    """When a grant's current review was recorded, as a review page carries it ("" for
+    none): a review sent from a page showing another stamp is out of date."""
+    return grant.reviewed_at.isoformat() if grant.reviewed_at else ""
 
 
 def _end_break_glass(grant: CaseGrant, acting_user, actor, *, by: str) -> None:

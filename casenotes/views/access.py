@@ -181,7 +181,8 @@ def case_manage(request, case_id):
             try:
                 actions.do_change_legal_basis(acting_user=request.user, case=case,
                                               category=basis_form.cleaned_data["category"],
-                                              reason=basis_form.cleaned_data["reason"])
+                                              reason=basis_form.cleaned_data["reason"],
+                                              based_on=request.POST.get("based_on"))
             except ValidationError as error:
                 _add_action_errors(basis_form, error)
             else:

@@ -564,6 +564,34 @@ def test_reviewing_emergency_access_as_appropriate_is_recorded(world, ig, ig_cli
     assert f"Appropriate by {ig.get_full_name()}" in page and "Duty call verified." in page
 
 
+def test_a_review_sent_from_a_page_another_officer_has_overtaken_records_nothing(
+        world, ig, ig_client, grant):
+    """Two IG officers review one emergency access at once: the second's page showed no
+    review, so theirs is refused with who reviewed it and how, not written over it."""
+    url = reverse("audit:break_glass_review", args=[grant.pk])
+    shown = page_text(ig_client.get(url))
+    assert 'name="seen_review" value=""' in ig_client.get(url).content.decode() and shown
+    other = world.user(Role.IG_OFFICER, 1)
+    do_save_membership(acting_user=world.bootstrap_admin, membership=Membership(
+        user=other, agency=world.agency_of(ig), role=Role.IG_OFFICER))
+    first = signed_in(other).post(url, {"review": "follow_up", "note": "Ask the duty manager.",
+                                        "seen_review": ""})
+    assert first.status_code == 302
+    watch = AuditWatch()
+    response = ig_client.post(url, {"review": "appropriate", "note": "", "seen_review": ""})
+    assert response.status_code == 400
+    assert (f"{other.get_full_name()} has reviewed this emergency access since this page was "
+            "shown (follow up)") in page_text(response)
+    grant.refresh_from_db()
+    assert (grant.review, grant.reviewed_by, grant.review_note) == (
+        CaseGrant.Review.FOLLOW_UP, other, "Ask the duty manager.")
+    assert AuditAction.BREAK_GLASS_REVIEWED not in watch.actions()
+    # Their page now shows that review; recording another over it is a knowing choice.
+    stamp = re.search(r'name="seen_review" value="([^"]+)"', response.content.decode())[1]
+    again = ig_client.post(url, {"review": "appropriate", "note": "", "seen_review": stamp})
+    assert again.status_code == 302
+
+
 def test_follow_up_without_a_note_is_refused_and_changes_nothing(world, ig_client, grant):
     url = reverse("audit:break_glass_review", args=[grant.pk])
     history = grant.history.count()

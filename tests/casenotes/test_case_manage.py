@@ -63,6 +63,27 @@ def test_a_legal_basis_change_that_cannot_be_made_says_why_and_changes_nothing(
     assert write_fingerprint() == before
 
 
+def test_a_legal_basis_change_from_a_page_another_manager_has_overtaken_changes_nothing(world):
+    """Two managers change the legal basis at once: the second's page showed the basis
+    before the first's change, so it is refused with what it is now, not applied on top
+    (its audit entry would name a starting basis that manager never saw)."""
+    other_manager = world.user(Role.TEAM_MANAGER, 1)
+    page = _client(other_manager).get(_manage(world)).content.decode()
+    assert f'name="based_on" value="{C.CHILD_PROTECTION_PLAN}"' in page
+    do_change_legal_basis(acting_user=world.team_manager, case=world.case,
+                          category=C.CHILD_IN_NEED, reason="Review conference.")
+    before = write_fingerprint()
+    response = _client(other_manager).post(_manage(world), {
+        "intent": "legal_basis", "based_on": C.CHILD_PROTECTION_PLAN,
+        "category": C.CHILD_LOOKED_AFTER, "reason": "Court order."})
+    assert response.status_code == 400
+    assert ("Someone has changed the legal basis to child in need since this page was shown."
+            in response.content.decode())
+    assert Case.objects.get(pk=world.case.pk).category == C.CHILD_IN_NEED
+    assert {k: v for k, v in write_fingerprint().items() if k != "audit"} == {
+        k: v for k, v in before.items() if k != "audit"}
+
+
 @pytest.mark.parametrize("role", [Role.SOCIAL_WORKER, Role.PROBATION_OFFICER, Role.IG_OFFICER])
 def test_only_the_case_manager_may_change_the_legal_basis(world, role):
     before = write_fingerprint()
