@@ -530,10 +530,11 @@ def do_add_action(*, acting_user, item: AgendaItem, description: str, owner,
     if item.actions.count() >= MAX_ACTIONS_PER_ITEM:
         errors.setdefault("description", []).append(
             f"A case can have {MAX_ACTIONS_PER_ITEM} actions at most in one discussion.")
-    elif description and not errors and item.actions.filter(
+    elif description and not errors and "\x00" not in description and item.actions.filter(
             description=description, owner=owner, due_on=due_on).exists():
         # The same form sent twice, or two people agreeing the same thing at once (the
-        # discussion is locked): one task, not two on the owner's list.
+        # discussion is locked): one task, not two on the owner's list. (A NUL is refused
+        # by the field's validator when it is saved; PostgreSQL cannot be asked about one.)
         errors["description"] = ["This action is already agreed for this case, with the same "
                                  "owner and date."]
     if errors:

@@ -474,11 +474,12 @@ def do_review_break_glass(*, acting_user, grant: CaseGrant, review: str, note: s
     if not policy.can(acting_user, Action.REVIEW_BREAK_GLASS):
         raise NotFound("Emergency access")
     _lock_case_of(grant)
-    grant = CaseGrant.objects.select_for_update(no_key=True).select_related("reviewed_by").get(
-        pk=grant.pk)
+    grant = CaseGrant.objects.select_for_update(no_key=True).get(pk=grant.pk)
     if grant.kind != CaseGrant.Kind.BREAK_GLASS:
         raise NotFound("Emergency access")
     if seen_review is not None and seen_review != review_stamp(grant):
+        if grant.reviewed_by is None:  # the page claims a review there is not
+            raise ValidationError("This page is out of date. Reload it, then record your review.")
         by = grant.reviewed_by.get_full_name() or grant.reviewed_by.get_username()
         raise ValidationError(
             f"{by} has reviewed this emergency access since this page was shown "

@@ -592,6 +592,17 @@ def test_a_review_sent_from_a_page_another_officer_has_overtaken_records_nothing
     assert again.status_code == 302
 
 
+def test_a_review_from_a_page_claiming_a_review_there_is_not_asks_for_a_reload(
+        ig_client, grant):
+    url = reverse("audit:break_glass_review", args=[grant.pk])
+    response = ig_client.post(url, {"review": "appropriate", "note": "",
+                                    "seen_review": "2026-01-01T00:00:00+00:00"})
+    assert response.status_code == 400
+    assert "This page is out of date. Reload it, then record your review." in page_text(response)
+    grant.refresh_from_db()
+    assert grant.review == CaseGrant.Review.PENDING
+
+
 def test_follow_up_without_a_note_is_refused_and_changes_nothing(world, ig_client, grant):
     url = reverse("audit:break_glass_review", args=[grant.pk])
     history = grant.history.count()

@@ -121,6 +121,10 @@ def assert_placeholder(message: dict, note: CaseNote, agency_short_name: str, te
     assert note.get_note_type_display() not in message["html"]
 
 
+def _written(fingerprint: dict) -> dict:
+    return {key: value for key, value in fingerprint.items() if key != "audit"}
+
+
 async def reply_to(tab, message: dict) -> dict:
     """Send `message` and return its reply, passing over live events around it."""
     await tab.send(message)
@@ -1124,7 +1128,9 @@ async def test_an_autosave_whose_text_is_already_saved_is_answered_saved_not_cha
     before = await writes()
     answer = await reply_to(tab, again)
     assert (answer["type"], answer["note"], answer["version"]) == ("draft.saved", first["note"], 2)
-    assert await writes() == before
+    # Nothing written (the audit entry of the earlier save's live notice may still be on
+    # its way through Redis, so the audit trail is left out of the comparison).
+    assert _written(await writes()) == _written(before)
     # Different text on an old version is still a conflict, with the draft to adopt.
     other = await reply_to(tab, {**again, "body": "Something else."})
     assert (other["type"], other["note"], other["version"]) == ("draft.conflict", first["note"], 2)
