@@ -126,6 +126,17 @@ def record_a_note(tab, *, body: str, sensitivity: str = "Standard") -> CaseNote:
     return note
 
 
+def watcher_and_writer(open_page) -> tuple:
+    """B (probation) with the case page open and live, and A (the social worker) signed
+    in: (B's tab, A's tab)."""
+    probation = open_page()
+    sign_in(probation, PROBATION_OFFICER)
+    open_case(probation)
+    writer = open_page()
+    sign_in(writer, SOCIAL_WORKER)
+    return probation, writer
+
+
 def now_to_the_minute() -> datetime.datetime:
     return timezone.localtime().replace(second=0, microsecond=0)
 
@@ -289,12 +300,8 @@ def test_a_new_note_joins_the_newest_page_and_an_older_page_is_told_the_record_c
 
 def test_someone_writing_who_closes_their_tab_is_no_longer_shown_writing(live_site, open_page):
     """The line goes with the person (the room's presence), not 8 s after their last key."""
-    probation = open_page()
-    sign_in(probation, PROBATION_OFFICER)
-    open_case(probation)
+    probation, writer = watcher_and_writer(open_page)
     bpage = probation.page
-    writer = open_page()
-    sign_in(writer, SOCIAL_WORKER)
     writer.page.goto(f"/cases/{case_id()}/notes/new/")
     expect_live(writer.page)
     writer.page.get_by_label("Note", exact=True).press_sequentially("Spoke to Kerry", delay=20)
@@ -532,12 +539,8 @@ def test_a_notice_that_never_came_is_caught_up_though_a_later_one_did(live_site,
     B's connection then drops. The page resumes from the server's last checkpoint, not
     from the newest notice it saw, so the missed note arrives; the later one is not
     shown twice."""
-    probation = open_page()
-    sign_in(probation, PROBATION_OFFICER)
-    open_case(probation)
+    probation, writer = watcher_and_writer(open_page)
     bpage = probation.page
-    writer = open_page()
-    sign_in(writer, SOCIAL_WORKER)
 
     author = get_user_model().objects.get(username=SOCIAL_WORKER)
     missed = do_create_note(acting_user=author, case=Case.objects.get(reference=CASE_REFERENCE),

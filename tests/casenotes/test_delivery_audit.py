@@ -99,15 +99,9 @@ async def test_one_notice_to_many_viewers_is_audited_in_one_batch(world, rooms, 
     assert batches == [10]
 
 
-async def test_a_delivery_that_could_not_be_audited_is_sent_by_the_next_catch_up(
-        rooms, world, settings, monkeypatch):
-    """Fail closed, then make up for it: a note whose delivery audit failed is not sent,
-    and the connection's periodic catch-up (from the database) sends it, audited, once.
-    The same catch-up covers notices lost while Redis restarted."""
-    import asyncio
-
-    settings.LIVE_RECHECK_SECONDS = 1
-    tab = await rooms.open(world.case.pk, world.user(Role.PROBATION_OFFICER))
+def _audit_fails_once(monkeypatch) -> list:
+    """The next delivery audit batch cannot be written (its entries are listed in the
+    list returned); the ones after it can."""
     real = deliveries.DeliveryAudit.record
     failures = []
 
@@ -118,6 +112,19 @@ async def test_a_delivery_that_could_not_be_audited_is_sent_by_the_next_catch_up
         return await real(self, entry)
 
     monkeypatch.setattr(deliveries.DeliveryAudit, "record", fail_once)
+    return failures
+
+
+async def test_a_delivery_that_could_not_be_audited_is_sent_by_the_next_catch_up(
+        rooms, world, settings, monkeypatch):
+    """Fail closed, then make up for it: a note whose delivery audit failed is not sent,
+    and the connection's periodic catch-up (from the database) sends it, audited, once.
+    The same catch-up covers notices lost while Redis restarted."""
+    import asyncio
+
+    settings.LIVE_RECHECK_SECONDS = 1
+    tab = await rooms.open(world.case.pk, world.user(Role.PROBATION_OFFICER))
+    failures = _audit_fails_once(monkeypatch)
     note = await database_sync_to_async(world.standard_note)(world.social_worker)
     event = await asyncio.wait_for(tab.expect("event", timeout=5), timeout=6)
     assert failures and event["note"] == note.pk and event["level"] == "full"
@@ -136,16 +143,7 @@ async def test_the_resume_point_never_passes_a_notice_that_could_not_be_sent(
     settings.LIVE_RECHECK_SECONDS = 1
     tab = await rooms.open(world.case.pk, world.user(Role.PROBATION_OFFICER), after=None)
     _, synced = await tab.resume(await db(lambda: world.case.events.count())())
-    real = deliveries.DeliveryAudit.record
-    failures = []
-
-    async def fail_once(self, entry):
-        if not failures:
-            failures.append(entry)
-            return False
-        return await real(self, entry)
-
-    monkeypatch.setattr(deliveries.DeliveryAudit, "record", fail_once)
+    failures = _audit_fails_once(monkeypatch)
     gate, catch_up = asyncio.Event(), CaseRoomConsumer._catch_up
 
     async def after_the_gate(self):

@@ -385,13 +385,19 @@ def test_people_without_contribute_rights_cannot_open_the_note_form(demo):
 
 # --- drafts, finalised notes and addenda --------------------------------------------------
 
-def test_a_stale_draft_edit_is_refused_and_both_texts_are_shown(demo):
+def _draft_changed_in_another_tab(demo) -> tuple:
+    """The social worker's draft, saved since from another tab: (case, draft as it was)."""
     case = demo.case()
     draft = demo.note("to finish after the meeting")
-    author = demo.user("social.worker")
-    do_update_draft(acting_user=author, note=draft, expected_version=draft.version,
-                    note_type=draft.note_type, occurred_at=draft.occurred_at,
-                    body="Text saved in the other tab", sensitivity="standard")
+    do_update_draft(acting_user=demo.user("social.worker"), note=draft,
+                    expected_version=draft.version, note_type=draft.note_type,
+                    occurred_at=draft.occurred_at, body="Text saved in the other tab",
+                    sensitivity="standard")
+    return case, draft
+
+
+def test_a_stale_draft_edit_is_refused_and_both_texts_are_shown(demo):
+    case, draft = _draft_changed_in_another_tab(demo)
     response = demo.client("social.worker").post(
         reverse("casenotes:note_edit", args=[case.pk, draft.pk]),
         _note_post(body="Text typed in this tab", version=draft.version))
@@ -485,12 +491,7 @@ def test_a_note_added_from_the_form_keeps_its_pages_key_and_ignores_a_misshapen_
 def test_a_stale_draft_edit_keeps_every_person_and_reader_ticked(demo):
     """The refused form comes back as it was sent: every ticked person and named
     reader, not only the last of each (the next save would drop the others)."""
-    case = demo.case()
-    draft = demo.note("to finish after the meeting")
-    author = demo.user("social.worker")
-    do_update_draft(acting_user=author, note=draft, expected_version=draft.version,
-                    note_type=draft.note_type, occurred_at=draft.occurred_at,
-                    body="Text saved in the other tab", sensitivity="standard")
+    case, draft = _draft_changed_in_another_tab(demo)
     people = list(case.people.order_by("pk")[:2])
     readers = [demo.user("team.manager"), demo.user("probation")]
     response = demo.client("social.worker").post(
