@@ -468,9 +468,9 @@ class CaseRoomConsumer(LiveSocket):
                 note = current
             else:
                 return {"type": "draft.conflict", "note": current.pk, "version": current.version,
-                    "body": current.body,
-                    "message": "This draft was changed elsewhere. Both texts are kept: "
-                               "choose what to keep, then save again."}
+                        "body": current.body,
+                        "message": "This draft was changed elsewhere. Both texts are kept: "
+                                   "choose what to keep, then save again."}
         except NotFound:
             # Missing and forbidden alike, and audited like the page's refusal.
             policy.record_denied(access.user, "note" if message.note else "case",
