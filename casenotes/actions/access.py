@@ -45,20 +45,18 @@ def _managed_case(acting_user, case: Case):
     return case, access
 
 
-def _lock_case_of(grant: CaseGrant) -> int:
-    """Lock the case a grant is on, before the grant itself: every action that changes a
-    case's grants takes the case first (adding a keyworker ends a running emergency
-    access under the case's lock), so two of them never hold one lock each and wait
-    for the other's."""
-    case_id = CaseGrant.objects.filter(pk=grant.pk).values_list("case_id", flat=True).get()
-    Case.objects.select_for_update(no_key=True).filter(pk=case_id).values_list("pk", flat=True).get()
-    return case_id
+def _case_id_of(grant: CaseGrant) -> int:
+    """The case a grant is on, read before either is locked: every action that changes
+    a case's grants locks the case first, then the grant (adding a keyworker ends a
+    running emergency access under the case's lock), so two of them never hold one
+    lock each and wait for the other's."""
+    return CaseGrant.objects.filter(pk=grant.pk).values_list("case_id", flat=True).get()
 
 
 def _managed_grant(acting_user, grant: CaseGrant):
-    """The grant and its case, locked in that order (`_lock_case_of`), and the manager's
+    """The grant and its case, locked case first (`_case_id_of`), and the manager's
     access to the case; NotFound for anyone else."""
-    case, access = _managed_case(acting_user, Case(pk=_lock_case_of(grant)))
+    case, access = _managed_case(acting_user, Case(pk=_case_id_of(grant)))
     grant = CaseGrant.objects.select_for_update(no_key=True).select_related("user").get(pk=grant.pk)
     return grant, case, access
 
@@ -473,7 +471,8 @@ def do_review_break_glass(*, acting_user, grant: CaseGrant, review: str, note: s
     reviewed it since, nothing is recorded and the officer is told."""
     if not policy.can(acting_user, Action.REVIEW_BREAK_GLASS):
         raise NotFound("Emergency access")
-    _lock_case_of(grant)
+    Case.objects.select_for_update(no_key=True).filter(pk=_case_id_of(grant)).values_list(
+        "pk", flat=True).get()  # the case first, as every change to a grant (`_case_id_of`)
     grant = CaseGrant.objects.select_for_update(no_key=True).get(pk=grant.pk)
     if grant.kind != CaseGrant.Kind.BREAK_GLASS:
         raise NotFound("Emergency access")
