@@ -48,6 +48,7 @@ from discussions.models import AgreedAction, Discussion
 from teams.models import Membership, Role, Team
 from teams.selectors import active_case_memberships, actor_for, is_administrator, is_ig_officer
 from workspace.forms import as_id
+from workspace.prepared import DateTime, Int, Ints, Prepared
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +250,28 @@ def _assemble_access(user, case: Case, memberships: dict[int, Membership],
                       break_glass_id=break_glass_id)
 
 
+def _unexpired(now: datetime.datetime) -> Q:
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+
+
+# The two permission queries of every case access, prepared (workspace.prepared): the
+# rows of the user's teams' groups, and the user's own rows from a grant not ended.
+_TEAM_ROWS = Prepared(
+    lambda now, cases, groups: CaseGroupObjectPermission.objects.filter(
+        _unexpired(now), content_object_id__in=cases, group_id__in=groups,
+    ).values_list("content_object_id", "group_id", "permission__codename", "expires_at"),
+    now=DateTime, cases=Ints, groups=Ints,
+)
+_USER_ROWS = Prepared(
+    lambda now, cases, user_id: CaseUserObjectPermission.objects.filter(
+        _unexpired(now), Q(grant__isnull=True) | Q(grant__ended_at__isnull=True),
+        content_object_id__in=cases, user_id=user_id,
+    ).values_list("content_object_id", "permission__codename", "expires_at", "grant_id",
+                  "grant__kind"),
+    now=DateTime, cases=Ints, user_id=Int,
+)
+
+
 class Policy:
     # --- cases ---------------------------------------------------------------
     def case_access(self, user, case: Case) -> CaseAccess | None:
@@ -270,19 +293,12 @@ class Policy:
         if not cases or user is None or not user.is_authenticated or not user.is_active:
             return found
         now = timezone.now()
-        unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
         memberships = {m.team.group_id: m for m in active_case_memberships(user)}
         team_rows: dict[int, list] = {pk: [] for pk in found}
-        for case_id, *row in CaseGroupObjectPermission.objects.filter(
-            unexpired, content_object_id__in=list(found), group_id__in=memberships.keys()
-        ).values_list("content_object_id", "group_id", "permission__codename", "expires_at"):
+        for case_id, *row in _TEAM_ROWS.rows(now=now, cases=list(found), groups=list(memberships)):
             team_rows[case_id].append(row)
         user_rows: dict[int, list] = {pk: [] for pk in found}
-        for case_id, *row in CaseUserObjectPermission.objects.filter(
-            unexpired, Q(grant__isnull=True) | Q(grant__ended_at__isnull=True),
-            content_object_id__in=list(found), user=user,
-        ).values_list("content_object_id", "permission__codename", "expires_at", "grant_id",
-                      "grant__kind"):
+        for case_id, *row in _USER_ROWS.rows(now=now, cases=list(found), user_id=user.pk):
             user_rows[case_id].append(row)
         for case in cases:
             found[case.pk] = _assemble_access(user, case, memberships, team_rows[case.pk],
@@ -301,8 +317,7 @@ class Policy:
                 .filter(user=user)
                 .values("team__group_id")
             )
-            now = timezone.now()
-            unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+            unexpired = _unexpired(timezone.now())
             # One subquery of case ids (a UNION), not an OR of two EXISTS: PostgreSQL
             # reads only the user's cases instead of every case (docs/performance.md).
             via_team = CaseGroupObjectPermission.objects.filter(

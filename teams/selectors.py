@@ -3,7 +3,8 @@
 from django.utils import timezone
 
 from audit.actions import Actor
-from teams.models import Membership, Role
+from teams.models import Agency, Membership, Role, Team
+from workspace.prepared import Date, Int, Prepared
 
 
 def _current(user, memberships) -> list[Membership]:
@@ -19,9 +20,33 @@ def active_memberships(user) -> list[Membership]:
     return _current(user, Membership.objects.active(timezone.localdate()))
 
 
+def _attnames(model, through: str = "") -> list[str]:
+    return [through + field.attname for field in model._meta.concrete_fields]
+
+
+# Asked by every case access (casenotes.permissions), so prepared: each membership
+# with its team and agency, as `_current` reads them with select_related.
+_CASE_MEMBERSHIPS = Prepared(
+    lambda user_id, on: Membership.objects.case_working(on).filter(user_id=user_id)
+    .order_by("start_date", "id")
+    .values_list(*_attnames(Membership), *_attnames(Team, "team__"), *_attnames(Agency, "agency__")),
+    user_id=Int, on=Date,
+)
+
+
 def active_case_memberships(user) -> list[Membership]:
-    """Active memberships in active teams with a case-working role."""
-    return _current(user, Membership.objects.case_working(timezone.localdate()))
+    """Active memberships in active teams with a case-working role, each with its team
+    and agency."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return []
+    widths = [len(model._meta.concrete_fields) for model in (Membership, Team, Agency)]
+    found = []
+    for row in _CASE_MEMBERSHIPS.rows(user_id=user.pk, on=timezone.localdate()):
+        membership = Membership.from_db("default", None, row[:widths[0]])
+        membership.team = Team.from_db("default", None, row[widths[0]:widths[0] + widths[1]])
+        membership.agency = Agency.from_db("default", None, row[widths[0] + widths[1]:])
+        found.append(membership)
+    return found
 
 
 def is_administrator(user) -> bool:

@@ -387,7 +387,11 @@ def _boom(*args, **kwargs):
 def test_case_checks_deny_when_an_internal_raises(world, monkeypatch):
     user = world.social_worker
     assert policy.case_access(user, world.case) is not None
+    # The membership store fails: the queryset (page reads) and the prepared read of
+    # case-working memberships every case access runs (compiled once, so not through
+    # the queryset again).
     monkeypatch.setattr("teams.models.MembershipQuerySet.active", _boom)
+    monkeypatch.setattr("teams.selectors._CASE_MEMBERSHIPS.rows", _boom)
 
     assert policy.case_access(user, world.case) is None
     assert policy.can(user, Action.VIEW_CASE, world.case) is False
