@@ -27,13 +27,14 @@ for that one client, in a fixed number of queries.
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Max
+from django.db.models import Count
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from casenotes.models import CaseEvent, CaseNote
 from casenotes.permissions import CaseAccess, NoteFacts, NoteLevel, policy
 from workspace import live
+from workspace.prepared import Int, Prepared
 
 #: A client that missed more than this many things it may see is told to reload instead.
 REPLAY_LIMIT = 200
@@ -144,8 +145,18 @@ def publish(event: CaseEvent, note: CaseNote | None = None) -> None:
     live.send_many(deliveries(event, note))
 
 
+# Read by every change of a case (its next number) and every catch-up, so prepared
+# (workspace.prepared): the newest number, read from the (case, seq) index.
+_LAST_SEQ = Prepared(
+    lambda case_id: CaseEvent.objects.filter(case_id=case_id).order_by("-seq").values_list("seq")[:1],
+    case_id=Int,
+)
+
+
 def last_seq(case_id: int) -> int:
-    return CaseEvent.objects.filter(case_id=case_id).aggregate(seq=Max("seq"))["seq"] or 0
+    """The case's newest event number (0: none yet)."""
+    rows = _LAST_SEQ.rows(case_id=case_id)
+    return rows[0][0] if rows else 0
 
 
 @dataclass(frozen=True)

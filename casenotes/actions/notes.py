@@ -14,7 +14,6 @@ from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from audit.actions import Pending, record, record_many
@@ -358,8 +357,7 @@ def _publish(case_id: int, kind: str, note: CaseNote | None = None, *,
 
     if not case_locked:
         Case.objects.select_for_update(no_key=True).filter(pk=case_id).values_list("pk", flat=True).get()
-    last = CaseEvent.objects.filter(case_id=case_id).aggregate(seq=Max("seq"))["seq"] or 0
-    event = CaseEvent(case_id=case_id, seq=last + 1, kind=kind, note=note)
+    event = CaseEvent(case_id=case_id, seq=events.last_seq(case_id) + 1, kind=kind, note=note)
     # The case and note were just read under lock; the (case, seq) constraint is the
     # database's to enforce. Checking them again would cost three queries per change.
     event.full_clean(exclude=["case", "note"], validate_constraints=False)

@@ -11,7 +11,10 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from casenotes.models import CaseGroupObjectPermission
+from audit.chain import _HEAD, GENESIS, head_hash
+from audit.models import AuditEvent
+from casenotes.events import _LAST_SEQ, last_seq
+from casenotes.models import CaseEvent, CaseGroupObjectPermission
 from casenotes.permissions import _TEAM_ROWS, _USER_ROWS
 from teams.models import Membership, Role
 from teams.selectors import _CASE_MEMBERSHIPS, active_case_memberships
@@ -28,6 +31,8 @@ CASES = {
     "team rows": (_TEAM_ROWS, st.fixed_dictionaries({"now": aware, "cases": id_lists, "groups": id_lists})),
     "user rows": (_USER_ROWS, st.fixed_dictionaries({"now": aware, "cases": id_lists, "user_id": ids})),
     "case memberships": (_CASE_MEMBERSHIPS, st.fixed_dictionaries({"user_id": ids, "on": dates})),
+    "a case's last event number": (_LAST_SEQ, st.fixed_dictionaries({"case_id": ids})),
+    "the audit trail's head": (_HEAD, st.fixed_dictionaries({})),
 }
 
 
@@ -138,3 +143,13 @@ def test_organisation_wide_roles_have_no_case_memberships(world):
     ig_officer = world.user(Role.IG_OFFICER)
     assert Membership.objects.filter(user=ig_officer).exists()
     assert active_case_memberships(ig_officer) == []
+
+
+def test_a_cases_last_event_number_and_the_audit_head_are_the_newest(world):
+    before = last_seq(world.case.pk)
+    assert before == max(CaseEvent.objects.filter(case=world.case).values_list("seq", flat=True))
+    world.standard_note(world.social_worker)
+    assert last_seq(world.case.pk) == before + 1
+    assert last_seq(10**9) == 0
+    assert head_hash() == AuditEvent.objects.order_by("-id").values_list("entry_hash", flat=True)[0]
+    assert head_hash() != GENESIS
