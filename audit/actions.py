@@ -37,35 +37,35 @@ def clean_text(value: str, limit: int) -> str:
     return _CONTROL.sub(" ", value or "").strip()[:limit]
 
 
-def _entry(*, actor, action, outcome, object_type, object_id, case_id, reason, ctx
-           ) -> AuditEvent:
-    return AuditEvent(
-        occurred_at=timezone.now(),
-        actor_id=actor.user_id if actor else None,
-        actor_label=clean_text(actor.label if actor else "", 150),
-        agency_label=clean_text(actor.agency if actor else "", 120),
-        role_label=clean_text(actor.role if actor else "", 80),
-        client_ip=ctx.client_ip,
-        user_agent=clean_text(ctx.user_agent, 256),
-        request_id=ctx.request_id,
-        action=action,
-        outcome=outcome,
-        object_type=object_type,
-        object_id=clean_text(str(object_id), 64),
-        case_id=case_id,
-        reason=clean_text(reason, 500),
-        break_glass_id=actor.break_glass_id if actor else None,
-    )
+def _values(*, actor, action, outcome, object_type, object_id, case_id, reason, ctx) -> dict:
+    """One entry's fields (chain.FIELDS), each bounded and cleaned."""
+    return {
+        "occurred_at": timezone.now(),
+        "actor_id": actor.user_id if actor else None,
+        "actor_label": clean_text(actor.label if actor else "", 150),
+        "agency_label": clean_text(actor.agency if actor else "", 120),
+        "role_label": clean_text(actor.role if actor else "", 80),
+        "client_ip": ctx.client_ip,
+        "user_agent": clean_text(ctx.user_agent, 256),
+        "request_id": ctx.request_id,
+        "action": action,
+        "outcome": outcome,
+        "object_type": object_type,
+        "object_id": clean_text(str(object_id), 64),
+        "case_id": case_id,
+        "reason": clean_text(reason, 500),
+        "break_glass_id": actor.break_glass_id if actor else None,
+    }
 
 
-def _chain(events: list[AuditEvent]) -> None:
-    """Link `events`, in order, to the head (under the append lock) and to each other."""
+def _chain(entries: list[dict]) -> None:
+    """Link `entries` (field values), in order, to the head (under the append lock) and
+    to each other: each gains its `prev_hash` and `entry_hash`."""
     chain.lock_for_append()
     prev = chain.head_hash()
-    for event in events:
-        event.prev_hash = prev
-        event.entry_hash = chain.entry_hash(prev, {f: getattr(event, f) for f in chain.FIELDS})
-        prev = event.entry_hash
+    for entry in entries:
+        entry["prev_hash"] = prev
+        entry["entry_hash"] = prev = chain.entry_hash(prev, entry)
 
 
 @dataclass(frozen=True)
@@ -83,42 +83,45 @@ class Pending:
 
 
 @transaction.atomic(savepoint=False)
-def record_many(pending: list[Pending]) -> list[AuditEvent]:
+def record_many(pending: list[Pending]) -> list[int]:
     """Several entries in one transaction and one INSERT (live deliveries: one batch per
-    notice however many viewers receive it)."""
-    events = [_entry(actor=p.actor, action=p.action, outcome=p.outcome,
-                     object_type=p.object_type, object_id=p.object_id, case_id=p.case_id,
-                     reason=p.reason, ctx=p.ctx or context.current()) for p in pending]
+    notice however many viewers receive it); their ids, in order.
+
+    The entries are built, chained and written as plain values, not model instances:
+    a batch sits between a viewer and their note, and instances cost more than the rest
+    of the Python (about 0.5 of 1.2 ms for 50 entries)."""
+    entries = [_values(actor=p.actor, action=p.action, outcome=p.outcome,
+                       object_type=p.object_type, object_id=p.object_id, case_id=p.case_id,
+                       reason=p.reason, ctx=p.ctx or context.current()) for p in pending]
     # No full_clean per entry: every field is built here from bounded, cleaned values
-    # (the request context was checked when the connection opened), and the batch sits
-    # between a viewer and their note.
-    _chain(events)
-    _write(events)
-    return events
+    # (the request context was checked when the connection opened).
+    _chain(entries)
+    return _write(entries)
 
 
-def _write(events: list[AuditEvent]) -> None:
-    """The INSERT: one row as itself, several in one statement."""
+def _write(entries: list[dict]) -> list[int]:
+    """The INSERT, the one place every entry is written: one row as itself, several in
+    one statement. Returns their ids, in order."""
+    if len(entries) > 1 and connection.vendor == "postgresql":
+        return _insert_as_json(entries)
+    events = [AuditEvent(**entry) for entry in entries]
     if len(events) == 1:
         events[0].save(force_insert=True)
-    elif connection.vendor == "postgresql":
-        _insert_as_json(events)
     else:
         AuditEvent.objects.bulk_create(events)
+    return [event.pk for event in events]
 
 
 #: The columns a batch writes: what each entry's hash covers, and the two hashes.
 _BATCH_COLUMNS = (*chain.FIELDS, "prev_hash", "entry_hash")
 
 
-def _insert_as_json(events: list[AuditEvent]) -> None:
+def _insert_as_json(entries: list[dict]) -> list[int]:
     """Several entries in one INSERT on PostgreSQL, passed as one JSON array, in order:
     ids follow the chain's order (ORDER BY the array's ordinality). Adapting every value
     of every row as its own parameter (bulk_create) costs more than the INSERT itself:
     for a live delivery to 50 viewers, about 5 ms against 3."""
-    rows = [{column: getattr(event, column) for column in _BATCH_COLUMNS} for event in events]
-    for row in rows:
-        row["occurred_at"] = row["occurred_at"].isoformat()
+    rows = [{**entry, "occurred_at": entry["occurred_at"].isoformat()} for entry in entries]
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(AuditEvent._meta.get_field(name).column)
                         for name in _BATCH_COLUMNS)
@@ -130,9 +133,7 @@ def _insert_as_json(events: list[AuditEvent]) -> None:
             [json.dumps(rows)],
         )
         ids = {entry_hash: pk for pk, entry_hash in cursor.fetchall()}
-    for event in events:
-        event.pk = ids[event.entry_hash]
-        event._state.adding = False
+    return [ids[entry["entry_hash"]] for entry in entries]
 
 
 # No savepoint of its own: an entry that cannot be written fails the caller's whole
@@ -149,11 +150,16 @@ def record(
     case_id: int | None = None,
     reason: str = "",
 ) -> AuditEvent:
-    event = _entry(actor=actor, action=action, outcome=outcome, object_type=object_type,
-                   object_id=object_id, case_id=case_id, reason=reason, ctx=context.current())
+    event = AuditEvent(**_values(actor=actor, action=action, outcome=outcome,
+                                 object_type=object_type, object_id=object_id,
+                                 case_id=case_id, reason=reason, ctx=context.current()))
     event.full_clean()
     # Chained to the entry before it, under the append lock (held to the end of the
-    # caller's transaction, so the next entry cannot read a head that then rolls back).
-    _chain([event])
-    _write([event])
+    # caller's transaction, so the next entry cannot read a head that then rolls back),
+    # over the values as cleaned.
+    entry = {field: getattr(event, field) for field in chain.FIELDS}
+    _chain([entry])
+    event.prev_hash, event.entry_hash = entry["prev_hash"], entry["entry_hash"]
+    [event.pk] = _write([entry])
+    event._state.adding = False
     return event

@@ -72,11 +72,17 @@ def test_a_batch_is_stored_in_its_chain_order_with_every_field_as_it_was_hashed(
                        reason=f"live «{n}» 'x'", ctx=contexts[n % 3])
                for n in range(1, 31)]
     written = record_many(pending)
-    stored = list(AuditEvent.objects.filter(pk__in=[e.pk for e in written]).order_by("id"))
-    assert [e.entry_hash for e in stored] == [e.entry_hash for e in written]
-    for event, row in zip(written, stored, strict=True):
-        assert {f: getattr(row, f) for f in chain.FIELDS} == {f: getattr(event, f) for f in chain.FIELDS}
+    stored = list(AuditEvent.objects.filter(pk__in=written).order_by("id"))
+    assert [row.pk for row in stored] == written, "ids follow the batch's order"
+    for p, row in zip(pending, stored, strict=True):
+        assert (row.actor_id, row.actor_label, row.agency_label, row.role_label, row.break_glass_id) == (
+            p.actor.user_id, p.actor.label, p.actor.agency, p.actor.role, p.actor.break_glass_id)
+        assert (row.action, row.object_type, row.object_id, row.case_id, row.reason) == (
+            p.action, p.object_type, str(p.object_id), p.case_id, p.reason)
+        assert (row.request_id, row.client_ip, row.user_agent) == (
+            p.ctx.request_id, p.ctx.client_ip, p.ctx.user_agent)
         assert chain.entry_hash(row.prev_hash, {f: getattr(row, f) for f in chain.FIELDS}) == row.entry_hash
+    assert [row.prev_hash for row in stored[1:]] == [row.entry_hash for row in stored[:-1]]
     assert chain.verify().ok
 
 

@@ -651,9 +651,9 @@ def test_the_record_is_not_shown_when_its_read_cannot_be_recorded(world, monkeyp
     write = audit_actions._write
 
     def no_note_reads(events):
-        if any(e.action == AuditAction.NOTE_VIEWED for e in events):
+        if any(e["action"] == AuditAction.NOTE_VIEWED for e in events):
             raise DatabaseError("the audit table cannot be written")
-        write(events)
+        return write(events)
 
     monkeypatch.setattr(audit_actions, "_write", no_note_reads)
     client = Client(raise_request_exception=False)

@@ -41,9 +41,9 @@ def fail_writing(monkeypatch, action: AuditAction) -> None:
     real = audit.actions._write
 
     def write(events):
-        if any(event.action == action for event in events):
+        if any(entry["action"] == action for entry in events):
             raise DatabaseError("the database went away")
-        real(events)
+        return real(events)
 
     monkeypatch.setattr(audit.actions, "_write", write)
 
@@ -112,7 +112,7 @@ def test_a_connection_killed_by_postgresql_mid_save_leaves_nothing_and_the_page_
     killed = []
 
     def write(events):
-        if not killed and any(event.action == AuditAction.NOTE_CREATED for event in events):
+        if not killed and any(entry["action"] == AuditAction.NOTE_CREATED for entry in events):
             pid = connection.connection.info.backend_pid
             other = connections.create_connection("default")
             try:
@@ -121,7 +121,7 @@ def test_a_connection_killed_by_postgresql_mid_save_leaves_nothing_and_the_page_
             finally:
                 other.close()
             killed.append(pid)
-        real(events)
+        return real(events)
 
     monkeypatch.setattr(audit.actions, "_write", write)
     notes_before = CaseNote.objects.count()
