@@ -4,6 +4,7 @@
 back with what it records; if the entry cannot be written the caller's action fails.
 """
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -32,9 +33,19 @@ class Actor:
 COMMAND_LINE = Actor(user_id=None, label="command line")
 
 
+@functools.lru_cache(maxsize=4096)
+def _clean(value: str, limit: int) -> str:
+    return _CONTROL.sub(" ", value).strip()[:limit]
+
+
 def clean_text(value: str, limit: int) -> str:
-    """One line, bounded: CR, LF and other control characters cannot forge entries."""
-    return _CONTROL.sub(" ", value or "").strip()[:limit]
+    """One line, bounded: CR, LF and other control characters cannot forge entries.
+    The same few values (names, agencies, roles, browsers) come again and again, in a
+    live batch once per viewer, so short ones are remembered."""
+    value = value or ""
+    if len(value) > 512 or type(value) is not str:
+        return _CONTROL.sub(" ", str(value)).strip()[:limit]
+    return _clean(value, limit)
 
 
 def _values(*, actor, action, outcome, object_type, object_id, case_id, reason, ctx) -> dict:

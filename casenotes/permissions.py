@@ -27,6 +27,7 @@ no case content unless a rule above grants it. Any error while deciding denies.
 import dataclasses
 import datetime
 import enum
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -201,8 +202,10 @@ class CaseAccess:
             m and m.role == Role.TEAM_MANAGER and m.team_id == self.case.allocated_team_id
         )
 
-    @property
+    @functools.cached_property
     def actor(self) -> Actor:
+        """Who acts, as the audit trail remembers them: worked out once per access (a
+        live connection audits every delivery as this actor)."""
         actor = actor_for(self.user, self.membership)
         if self.break_glass_id is not None:
             actor = dataclasses.replace(actor, break_glass_id=self.break_glass_id)

@@ -121,6 +121,13 @@ def test_clean_text_flattens_control_characters_and_bounds_length():
     assert clean_text("a\r\nb\tc\x00d\x1be", 100) == "a b c d e"
     assert clean_text("x" * 600, 500) == "x" * 500
     assert clean_text(None, 10) == ""
+    # Short values are remembered, long ones are not: the same answer either way, and
+    # a remembered value is bounded by each call's own limit.
+    for value in ("Sam\r\nAdmin", ("y\n" * 400)):
+        assert clean_text(value, 8) == clean_text(value, 8) == value.replace("\r\n", " ").replace(
+            "\n", " ").strip()[:8]
+    assert clean_text("Sam Achterberg", 3) == "Sam"
+    assert clean_text("Sam Achterberg", 150) == "Sam Achterberg"
 
 
 def _login_url():
