@@ -172,5 +172,5 @@ def record(
     _chain([entry])
     event.prev_hash, event.entry_hash = entry["prev_hash"], entry["entry_hash"]
     [event.pk] = _write([entry])
-    event._state.adding = False
+    event._state.adding, event._state.db = False, connection.alias
     return event
