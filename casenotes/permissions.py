@@ -375,7 +375,17 @@ class Policy:
         order) in one light query: the facts `note_level` reads, not the notes."""
         rows = notes.values_list("pk", "case_id", "author_id", "state", "sensitivity",
                                  "restricted_agency_id", "author_agency_id", "viewer_is_reader")
-        return [(row[0], self.note_level(access, NoteFacts(*row))) for row in rows]
+        # A level follows from a note's facts, not its id, and a long record repeats a
+        # few combinations of them thousands of times: each is decided once.
+        decided: dict[tuple, NoteLevel] = {}
+        levels = []
+        for pk, *facts in rows:
+            key = tuple(facts)
+            level = decided.get(key)
+            if level is None:
+                level = decided[key] = self.note_level(access, NoteFacts(pk, *facts))
+            levels.append((pk, level))
+        return levels
 
     def note_level(self, access: CaseAccess | None, note: CaseNote) -> NoteLevel:
         try:

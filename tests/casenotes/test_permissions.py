@@ -514,14 +514,18 @@ def test_org_wide_roles_are_exactly_ig_officer_and_administrator():
 def test_note_levels_decides_as_note_level_does_for_every_kind_of_note_and_viewer(
         world, django_assert_num_queries):
     """The case page's light path (`note_levels`, facts only) gives every viewer the same
-    level for every note as `note_level` on the loaded note, in one query."""
+    level for every note as `note_level` on the loaded note, in one query. Each kind
+    comes twice with the same facts (decided once), beside others that differ in one."""
     probation, victim = world.user(Role.PROBATION_OFFICER), world.user(Role.DA_VICTIM_WORKER)
-    world.standard_note(world.social_worker)
-    world.restricted_note(probation)
-    world.sealed_note(victim, readers=[world.social_worker])
-    world.sealed_note(victim)
-    world.draft(probation)
-    world.draft(world.social_worker)
+    for _ in range(2):
+        world.standard_note(world.social_worker)
+        world.restricted_note(probation)
+        world.sealed_note(victim, readers=[world.social_worker])
+        world.sealed_note(victim)
+        world.draft(probation)
+        world.draft(world.social_worker)
+    world.standard_note(probation)
+    world.restricted_note(world.user(Role.PROBATION_OFFICER, 1))
     outsider = world.locality_users[Role.SOCIAL_WORKER]
     do_open_break_glass(acting_user=outsider, case=world.case, reason_code="immediate_risk")
     viewers = [world.user(role) for role in sorted(CASE_ROLES)] + [outsider]
