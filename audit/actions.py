@@ -43,7 +43,7 @@ def clean_text(value: str, limit: int) -> str:
     The same few values (names, agencies, roles, browsers) come again and again, in a
     live batch once per viewer, so short ones are remembered."""
     value = value or ""
-    if len(value) > 512 or type(value) is not str:
+    if type(value) is not str or len(value) > 512:
         return _CONTROL.sub(" ", str(value)).strip()[:limit]
     return _clean(value, limit)
 

@@ -32,6 +32,9 @@ _CASE_MEMBERSHIPS = Prepared(
     .values_list(*_attnames(Membership), *_attnames(Team, "team__"), *_attnames(Agency, "agency__")),
     user_id=Int, on=Date,
 )
+#: Where a row's team and agency columns begin.
+_TEAM_AT = len(Membership._meta.concrete_fields)
+_AGENCY_AT = _TEAM_AT + len(Team._meta.concrete_fields)
 
 
 def active_case_memberships(user) -> list[Membership]:
@@ -39,12 +42,11 @@ def active_case_memberships(user) -> list[Membership]:
     and agency."""
     if user is None or not user.is_authenticated or not user.is_active:
         return []
-    widths = [len(model._meta.concrete_fields) for model in (Membership, Team, Agency)]
     found = []
     for row in _CASE_MEMBERSHIPS.rows(user_id=user.pk, on=timezone.localdate()):
-        membership = Membership.from_db("default", None, row[:widths[0]])
-        membership.team = Team.from_db("default", None, row[widths[0]:widths[0] + widths[1]])
-        membership.agency = Agency.from_db("default", None, row[widths[0] + widths[1]:])
+        membership = Membership.from_db("default", None, row[:_TEAM_AT])
+        membership.team = Team.from_db("default", None, row[_TEAM_AT:_AGENCY_AT])
+        membership.agency = Agency.from_db("default", None, row[_AGENCY_AT:])
         found.append(membership)
     return found
 

@@ -68,7 +68,7 @@ def test_a_prepared_query_reads_what_its_queryset_reads(world):
     assert _TEAM_ROWS.rows(now=now, cases=case_ids, groups=group_ids) == expected
     # The same query on a second call (compiled once) reads the same.
     assert _TEAM_ROWS.rows(now=now, cases=case_ids, groups=group_ids) == expected
-    # A time after some rows ended reads fewer (the values are used, not the first ones).
+    # Another shape (one case) reads what its own queryset reads.
     assert _TEAM_ROWS.rows(now=now, cases=case_ids[:1], groups=group_ids) == list(
         _TEAM_ROWS.build(now=now, cases=case_ids[:1], groups=group_ids))
 
@@ -99,6 +99,9 @@ def test_a_list_longer_than_the_limit_runs_the_queryset_itself(world):
     assert _TEAM_ROWS.rows(now=now, cases=case_ids, groups=groups) == list(
         _TEAM_ROWS.build(now=now, cases=case_ids, groups=groups))
     assert _TEAM_ROWS.rows(now=now, cases=case_ids, groups=groups)
+    # Nothing was compiled and kept for that length.
+    kept = _TEAM_ROWS._local.__dict__.get("default", {})
+    assert (len(case_ids), len(groups)) not in kept
 
 
 def test_a_repeated_id_is_sent_once_as_django_sends_it(world):
